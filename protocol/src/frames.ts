@@ -1,0 +1,204 @@
+/**
+ * The frames of protocol v1, as discriminated unions on `type`.
+ *
+ * Request frames carry an `id` chosen by the client (an integer); the server's reply to that request carries the
+ * same `id`. Times are milliseconds since the Unix epoch, UTC. `seq` is the per-conversation sequence number:
+ * 1, 2, 3, … with no gaps.
+ */
+import type { ErrorCode } from './codes.js';
+import type { Limits } from './limits.js';
+
+export type Role = 'patient' | 'therapist' | 'supervisor' | 'admin';
+export const ROLES: readonly Role[] = ['patient', 'therapist', 'supervisor', 'admin'];
+
+// ---------------------------------------------------------------- client → server
+
+/** First frame on every connection; may be sent again later with a fresh token for the same user. */
+export interface AuthFrame {
+  readonly type: 'auth';
+  readonly id?: number;
+  readonly token: string;
+}
+
+/**
+ * Join a conversation. Without `since`, only live messages follow. With `since`, the server first sends every
+ * message with `seq > since`, in order, then live ones; `since: 0` replays the whole conversation.
+ */
+export interface JoinFrame {
+  readonly type: 'join';
+  readonly id: number;
+  readonly conv: string;
+  readonly since?: number;
+}
+
+export interface LeaveFrame {
+  readonly type: 'leave';
+  readonly id: number;
+  readonly conv: string;
+}
+
+/** Send a message. Resending the same `clientMsgId` with the same text returns the same `ack`, and stores it once. */
+export interface SendFrame {
+  readonly type: 'send';
+  readonly id: number;
+  readonly conv: string;
+  readonly clientMsgId: string;
+  readonly text: string;
+}
+
+/** Ephemeral: never stored, shed first under load. */
+export interface TypingFrame {
+  readonly type: 'typing';
+  readonly conv: string;
+  readonly active: boolean;
+}
+
+/** A page of older messages: those with `seq < before` (or the newest, without `before`), newest last. */
+export interface HistoryFrame {
+  readonly type: 'history';
+  readonly id: number;
+  readonly conv: string;
+  readonly before?: number;
+  readonly limit?: number;
+}
+
+/** Heartbeat. Either side may send `ping`; the other answers `pong` with the same `id`. */
+export interface PingFrame {
+  readonly type: 'ping';
+  readonly id?: number;
+}
+
+export interface PongFrame {
+  readonly type: 'pong';
+  readonly id?: number;
+}
+
+export type ClientFrame =
+  | AuthFrame
+  | JoinFrame
+  | LeaveFrame
+  | SendFrame
+  | TypingFrame
+  | HistoryFrame
+  | PingFrame
+  | PongFrame;
+
+export type ClientFrameType = ClientFrame['type'];
+
+// ---------------------------------------------------------------- server → client
+
+export interface WelcomeFrame {
+  readonly type: 'welcome';
+  readonly id?: number;
+  readonly user: string;
+  readonly role: Role;
+  /** This connection's id, for support and logs. */
+  readonly connectionId: string;
+  /** When the token expires; send `auth` with a fresh token before then. */
+  readonly expiresAt: number;
+  /** The server pings this often; answer with `pong`. Silence for twice this closes the connection. */
+  readonly heartbeatMs: number;
+  readonly limits: Limits;
+  readonly serverTime: number;
+}
+
+export interface Member {
+  readonly user: string;
+  readonly role: Role;
+}
+
+/**
+ * The conversation is joined. `lastSeq` is its last seq when the join took effect: after `joined`, a join with
+ * `since` receives the messages `since + 1 … lastSeq`, then live ones.
+ */
+export interface JoinedFrame {
+  readonly type: 'joined';
+  readonly id: number;
+  readonly conv: string;
+  readonly lastSeq: number;
+  /** True when the conversation accepts no new messages. */
+  readonly closed: boolean;
+}
+
+export interface LeftFrame {
+  readonly type: 'left';
+  readonly id: number;
+  readonly conv: string;
+}
+
+/** The message is durably stored under `seq`. */
+export interface AckFrame {
+  readonly type: 'ack';
+  readonly id: number;
+  readonly conv: string;
+  readonly clientMsgId: string;
+  readonly seq: number;
+  readonly ts: number;
+}
+
+export interface ChatMessage {
+  readonly conv: string;
+  readonly seq: number;
+  readonly from: string;
+  readonly role: Role;
+  readonly clientMsgId: string;
+  readonly text: string;
+  readonly ts: number;
+}
+
+/** A message of a joined conversation, replayed or live. */
+export interface MessageFrame extends ChatMessage {
+  readonly type: 'msg';
+}
+
+export interface TypingNoticeFrame {
+  readonly type: 'typing';
+  readonly conv: string;
+  readonly user: string;
+  readonly role: Role;
+  readonly active: boolean;
+}
+
+/** Who is connected to the conversation right now; sent on join and whenever it changes. */
+export interface PresenceFrame {
+  readonly type: 'presence';
+  readonly conv: string;
+  readonly members: readonly Member[];
+}
+
+export interface HistoryPageFrame {
+  readonly type: 'history';
+  readonly id: number;
+  readonly conv: string;
+  /** Oldest first. */
+  readonly messages: readonly ChatMessage[];
+  /** True when older messages exist before the first one here. */
+  readonly hasMore: boolean;
+}
+
+export interface ErrorFrame {
+  readonly type: 'error';
+  /** The `id` of the request this answers, when it had one. */
+  readonly id?: number;
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly conv?: string;
+  readonly clientMsgId?: string;
+  /** For `RATE_LIMITED`: how long to wait before retrying. */
+  readonly retryAfterMs?: number;
+}
+
+export type ServerFrame =
+  | WelcomeFrame
+  | JoinedFrame
+  | LeftFrame
+  | AckFrame
+  | MessageFrame
+  | TypingNoticeFrame
+  | PresenceFrame
+  | HistoryPageFrame
+  | ErrorFrame
+  | PingFrame
+  | PongFrame;
+
+export type ServerFrameType = ServerFrame['type'];

@@ -1,0 +1,5 @@
+export * from './codes.js';
+export * from './limits.js';
+export * from './frames.js';
+export * from './codec.js';
+export * from './validate.js';

@@ -3,7 +3,7 @@
  * A codec turns bytes into an untrusted value (see `validate.ts`) and frames into bytes. Decoding never trusts its
  * input: anything it cannot decode throws a `DecodeError`.
  */
-import { Packr } from 'msgpackr';
+import { type Options, Packr } from 'msgpackr';
 
 export const MSGPACK_SUBPROTOCOL = 'therapy-chat.v1.msgpack';
 export const JSON_SUBPROTOCOL = 'therapy-chat.v1.json';
@@ -27,14 +27,20 @@ export interface Codec {
 
 // Plain msgpack only: no records, no structured clone, no msgpackr-specific extensions on the way out, so that any
 // msgpack library can speak the protocol. Maps decode to plain objects.
-const packr = new Packr({
+// `undefined` is not msgpack: msgpackr would write it as its own extension (fixext 1, type 0). Like JSON.stringify,
+// skip object members whose value is undefined and write undefined array elements as nil. (`skipValues` is a
+// documented msgpackr option missing from its typings, hence the wider type.)
+const packrOptions: Options & { skipValues: readonly unknown[] } = {
   useRecords: false,
   moreTypes: false,
   structuredClone: false,
   bundleStrings: false,
   mapsAsObjects: true,
   int64AsType: 'number',
-});
+  skipValues: [undefined],
+  encodeUndefinedAsNil: true,
+};
+const packr = new Packr(packrOptions);
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
 

@@ -20,6 +20,7 @@ export type ValidationResult =
 const CONVERSATION_ID = /^[A-Za-z0-9_-]+$/;
 const CLIENT_MSG_ID = /^[\x21-\x7e]+$/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
 
 class FieldError extends Error {
   constructor(
@@ -135,7 +136,10 @@ export function validateClientFrame(value: unknown, limits: Limits = DEFAULT_LIM
   const rawId = own(value, 'id');
   const id = typeof rawId === 'number' && Number.isSafeInteger(rawId) && rawId >= 0 && rawId <= MAX_REQUEST_ID ? rawId : undefined;
   if (!Object.prototype.hasOwnProperty.call(PARSERS, type)) {
-    return { ok: false, code: 'UNKNOWN_TYPE', message: `unknown frame type \`${type.slice(0, 32)}\``, id };
+    // The message is sent back to the client: cutting the type may split a surrogate pair, and the type may hold lone
+    // surrogates, which msgpack would have to write as invalid UTF-8. Replace them.
+    const shown = type.slice(0, 32).replace(LONE_SURROGATES, '\uFFFD');
+    return { ok: false, code: 'UNKNOWN_TYPE', message: `unknown frame type \`${shown}\``, id };
   }
   try {
     const frame = PARSERS[type as ClientFrameType](value, limits);

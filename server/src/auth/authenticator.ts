@@ -1,0 +1,17 @@
+/** Turns the token of an `auth` frame into a principal, or says why not. */
+import type { Role } from '@therapy-chat/protocol';
+
+export interface Principal {
+  readonly userId: string;
+  readonly role: Role;
+  /** When the token stops being valid, ms since the epoch. */
+  readonly expiresAt: number;
+}
+
+export type AuthResult =
+  | { readonly ok: true; readonly principal: Principal }
+  | { readonly ok: false; readonly code: 'INVALID_TOKEN' | 'TOKEN_EXPIRED'; readonly reason: string };
+
+export interface Authenticator {
+  authenticate(token: string, now?: number): Promise<AuthResult>;
+}

@@ -1,0 +1,30 @@
+/**
+ * The bus carries committed messages and ephemeral events (typing) between the connections of a conversation,
+ * across nodes when it is Redis. It is only the fast path: a message lost on the bus is found in the store by the
+ * receiver's gap check, so the bus never needs to be reliable, only fast. It carries ciphertext, never text.
+ */
+import type { Role } from '@therapy-chat/protocol';
+import type { StoredMessage } from '../store/store.js';
+
+export type BusEvent =
+  | { readonly kind: 'message'; readonly message: StoredMessage }
+  | {
+      readonly kind: 'typing';
+      readonly conv: string;
+      readonly user: string;
+      readonly role: Role;
+      readonly active: boolean;
+      /** The connection it came from, so it is not echoed back. */
+      readonly origin: string;
+    };
+
+export type BusHandler = (conv: string, event: BusEvent) => void;
+
+export interface Bus {
+  /** Delivers to every subscriber of `conv`, on every node. Never throws; failures are logged and counted. */
+  publish(conv: string, event: BusEvent): void;
+  /** Resolves once events published after it are sure to reach `handler`. */
+  subscribe(conv: string, handler: BusHandler): Promise<void>;
+  unsubscribe(conv: string, handler: BusHandler): Promise<void>;
+  close(): Promise<void>;
+}

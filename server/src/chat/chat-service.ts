@@ -1,0 +1,131 @@
+/**
+ * The chat node: owns the connections of this process and wires the message path together:
+ * connection → validate → authorise → group commit (encrypt, store) → ack → bus → hub → connections.
+ */
+import type { ChatMessage } from '@therapy-chat/protocol';
+import type { Logger } from 'pino';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { Bus } from '../bus/bus.js';
+import type { Config } from '../config.js';
+import type { DataKeyRing } from '../crypto/data-keys.js';
+import { newId } from '../ids.js';
+import type { Metrics } from '../metrics.js';
+import type { Store, StoredMessage } from '../store/store.js';
+import type { ConnectionEvents, TransportConnection } from '../transport/transport.js';
+import { ClientConnection } from './connection.js';
+import { GroupCommitter } from './group-commit.js';
+import { Hub, type EphemeralSink } from './hub.js';
+import type { OutboundFrame } from './outbound.js';
+
+export interface ChatServiceDeps {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly store: Store;
+  readonly keys: DataKeyRing;
+  readonly bus: Bus;
+  readonly authenticator: Authenticator;
+  /** The clock; tests pass a fake one. */
+  readonly now?: () => number;
+}
+
+export class ChatService implements EphemeralSink {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly store: Store;
+  readonly keys: DataKeyRing;
+  readonly bus: Bus;
+  readonly authenticator: Authenticator;
+  readonly committer: GroupCommitter;
+  readonly hub: Hub;
+  readonly now: () => number;
+  shuttingDown = false;
+  private readonly connections = new Map<string, ClientConnection>();
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+
+  constructor(deps: ChatServiceDeps) {
+    this.config = deps.config;
+    this.log = deps.log;
+    this.metrics = deps.metrics;
+    this.store = deps.store;
+    this.keys = deps.keys;
+    this.bus = deps.bus;
+    this.authenticator = deps.authenticator;
+    this.now = deps.now ?? Date.now;
+    this.committer = new GroupCommitter({
+      store: deps.store,
+      sealer: deps.keys,
+      maxBatch: deps.config.commitMaxBatch,
+      metrics: deps.metrics,
+      log: deps.log.child({ module: 'group-commit' }),
+      // Fan-out only after commit: the bus carries what the store already holds.
+      onCommitted: (messages) => {
+        for (const message of messages) this.bus.publish(message.conv, { kind: 'message', message });
+      },
+    });
+    this.hub = new Hub(deps.bus, (m) => this.decrypt(m), this, deps.log.child({ module: 'hub' }));
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  decrypt(m: StoredMessage): ChatMessage {
+    return {
+      conv: m.conv,
+      seq: m.seq,
+      from: m.senderId,
+      role: m.senderRole,
+      clientMsgId: m.clientMsgId,
+      text: this.keys.open(m),
+      ts: m.ts,
+    };
+  }
+
+  /** A new transport connection. */
+  accept(transport: TransportConnection): ConnectionEvents {
+    const conn = new ClientConnection(newId('c'), transport, this);
+    this.connections.set(conn.id, conn);
+    this.metrics.connections.inc();
+    conn.log.debug({ remote: transport.remoteAddress, subprotocol: transport.subprotocol }, 'connection opened');
+    return {
+      message: (data) => conn.onMessage(data),
+      close: () => conn.onClose(),
+    };
+  }
+
+  /** Called by a connection when it is gone. */
+  forget(conn: ClientConnection): void {
+    if (this.connections.delete(conn.id)) this.metrics.connections.dec();
+  }
+
+  writeEphemeral(connectionId: string, frame: OutboundFrame): void {
+    this.connections.get(connectionId)?.writeOutbound(frame, true);
+  }
+
+  startHeartbeats(): void {
+    this.heartbeatTimer = setInterval(() => {
+      const now = this.now();
+      for (const conn of this.connections.values()) conn.heartbeat(now);
+    }, this.config.heartbeatMs);
+    this.heartbeatTimer.unref();
+  }
+
+  /**
+   * Stops taking new messages, waits (up to `timeoutMs`) for in-flight commits so their acks go out, then closes
+   * every connection with 1001 so clients reconnect elsewhere.
+   */
+  async shutdown(timeoutMs: number): Promise<void> {
+    this.shuttingDown = true;
+    clearInterval(this.heartbeatTimer);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      this.committer.drain().then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) this.log.warn({ pending: this.committer.pending }, 'shutdown timeout: some commits had not finished');
+    for (const conn of [...this.connections.values()]) conn.closeWith('GOING_AWAY', 'server shutting down');
+  }
+}

@@ -1,0 +1,432 @@
+/**
+ * One client connection: authentication, the per-frame checks (size, decoding, validation, rate, access), and the
+ * handlers of each frame type. Every outbound byte goes through `writeBytes`, which enforces the outbound cap:
+ * ephemeral frames are shed first, and past the byte cap the connection is closed as a slow consumer.
+ */
+import {
+  CLOSE_CODES,
+  type ClientFrame,
+  type CloseCodeName,
+  type Codec,
+  codecFor,
+  DecodeError,
+  type ErrorCode,
+  type ErrorFrame,
+  type HistoryFrame,
+  type JoinFrame,
+  type LeaveFrame,
+  type SendFrame,
+  type ServerFrame,
+  type TypingFrame,
+  type AuthFrame,
+  validateClientFrame,
+} from '@therapy-chat/protocol';
+import type { Logger } from 'pino';
+import type { Principal } from '../auth/authenticator.js';
+import { can } from '../policy/access-policy.js';
+import { StoreUnavailableError } from '../store/store.js';
+import type { TransportConnection } from '../transport/transport.js';
+import type { ChatService } from './chat-service.js';
+import { OutboundFrame } from './outbound.js';
+import { TokenBucket } from './rate-limiter.js';
+import { Subscription, type SubscriptionHost } from './subscription.js';
+
+/** Longest a token-expiry timer is armed for (setTimeout's limit); longer tokens are re-checked at the limit. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export class ClientConnection {
+  readonly codec: Codec;
+  readonly log: Logger;
+  principal: Principal | undefined;
+  lastHeard: number;
+  private readonly bucket: TokenBucket;
+  private readonly subs = new Map<string, Subscription>();
+  private readonly joining = new Set<string>();
+  private rateLimitedStreak = 0;
+  private authTimer: NodeJS.Timeout | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private closing = false;
+
+  constructor(
+    readonly id: string,
+    private readonly transport: TransportConnection,
+    private readonly service: ChatService,
+  ) {
+    const now = service.now();
+    this.codec = codecFor(transport.subprotocol);
+    this.lastHeard = now;
+    this.bucket = new TokenBucket(service.config.limits.framesPerSecond, service.config.limits.frameBurst, now);
+    this.log = service.log.child({ conn: id });
+    this.authTimer = setTimeout(() => this.closeWith('AUTH_TIMEOUT', 'no auth frame in time'), service.config.authTimeoutMs);
+  }
+
+  get isOpen(): boolean {
+    return !this.closing;
+  }
+
+  get remoteAddress(): string {
+    return this.transport.remoteAddress;
+  }
+
+  // ------------------------------------------------------------------ inbound
+
+  onMessage(data: Uint8Array): void {
+    if (this.closing) return;
+    const { config, metrics } = this.service;
+    const now = this.service.now();
+    this.lastHeard = now;
+    const wait = this.bucket.take(now);
+    if (wait > 0) {
+      metrics.framesIn.inc({ type: 'rate_limited' });
+      if (++this.rateLimitedStreak > config.limits.frameBurst) {
+        this.closeWith('FLOODING', 'kept sending past the rate limit');
+        return;
+      }
+      this.sendError({ code: 'RATE_LIMITED', message: 'too many frames; slow down', retryAfterMs: wait });
+      return;
+    }
+    this.rateLimitedStreak = 0;
+    if (data.byteLength > config.limits.maxFrameBytes) {
+      metrics.framesIn.inc({ type: 'invalid' });
+      this.sendError({ code: 'FRAME_TOO_LARGE', message: `frame of ${data.byteLength} bytes is over ${config.limits.maxFrameBytes}` });
+      return;
+    }
+    let decoded: unknown;
+    try {
+      decoded = this.codec.decode(data);
+    } catch (err) {
+      metrics.framesIn.inc({ type: 'invalid' });
+      const message = err instanceof DecodeError ? err.message : 'could not decode the frame';
+      this.sendError({ code: 'BAD_FRAME', message });
+      return;
+    }
+    const result = validateClientFrame(decoded, config.limits);
+    if (!result.ok) {
+      metrics.framesIn.inc({ type: 'invalid' });
+      this.sendError({ code: result.code, message: result.message, id: result.id });
+      return;
+    }
+    const frame = result.frame;
+    metrics.framesIn.inc({ type: frame.type });
+    this.dispatch(frame).catch((err: unknown) => this.internalError(err, frame));
+  }
+
+  private async dispatch(frame: ClientFrame): Promise<void> {
+    if (frame.type === 'ping') return void this.write({ type: 'pong', ...(frame.id !== undefined && { id: frame.id }) });
+    if (frame.type === 'pong') return;
+    if (frame.type === 'auth') return this.onAuth(frame);
+    if (!this.principal) {
+      this.closeWith('UNAUTHENTICATED', 'the first frame must be auth');
+      return;
+    }
+    switch (frame.type) {
+      case 'join':
+        return this.onJoin(frame, this.principal);
+      case 'leave':
+        return this.onLeave(frame);
+      case 'send':
+        return this.onSend(frame, this.principal);
+      case 'typing':
+        return this.onTyping(frame, this.principal);
+      case 'history':
+        return this.onHistory(frame);
+    }
+  }
+
+  private async onAuth(frame: AuthFrame): Promise<void> {
+    const { service } = this;
+    const result = await service.authenticator.authenticate(frame.token, service.now());
+    if (this.closing) return;
+    const refresh = this.principal !== undefined;
+    if (!result.ok) {
+      this.log.info({ code: result.code, reason: result.reason, refresh }, 'authentication refused');
+      this.sendError({ code: result.code, message: result.reason, id: frame.id });
+      if (!refresh) this.closeWith(result.code === 'TOKEN_EXPIRED' ? 'TOKEN_EXPIRED' : 'UNAUTHENTICATED', result.reason);
+      return;
+    }
+    const p = result.principal;
+    if (refresh && (p.userId !== this.principal!.userId || p.role !== this.principal!.role)) {
+      this.sendError({ code: 'ALREADY_AUTHENTICATED', message: 'a refresh token must be for the same user and role', id: frame.id });
+      return;
+    }
+    this.principal = p;
+    clearTimeout(this.authTimer);
+    this.armExpiry(p.expiresAt);
+    if (!refresh) this.log.info({ user: p.userId, role: p.role }, 'authenticated');
+    this.write({
+      type: 'welcome',
+      ...(frame.id !== undefined && { id: frame.id }),
+      user: p.userId,
+      role: p.role,
+      connectionId: this.id,
+      expiresAt: p.expiresAt,
+      heartbeatMs: service.config.heartbeatMs,
+      limits: service.config.limits,
+      serverTime: service.now(),
+    });
+  }
+
+  private armExpiry(expiresAt: number): void {
+    clearTimeout(this.expiryTimer);
+    const ms = expiresAt - this.service.now();
+    if (ms <= 0) return this.closeWith('TOKEN_EXPIRED', 'the token expired');
+    this.expiryTimer = setTimeout(() => {
+      if (this.principal && this.principal.expiresAt <= this.service.now()) this.closeWith('TOKEN_EXPIRED', 'the token expired');
+      else if (this.principal) this.armExpiry(this.principal.expiresAt);
+    }, Math.min(ms, MAX_TIMER_MS));
+  }
+
+  private async onJoin(frame: JoinFrame, principal: Principal): Promise<void> {
+    const { service } = this;
+    const { conv, id } = frame;
+    if (this.joining.has(conv)) {
+      return this.sendError({ code: 'INVALID_FIELD', message: 'a join of this conversation is already in progress', id, conv });
+    }
+    const existing = this.subs.get(conv);
+    if (!existing && this.subs.size + this.joining.size >= service.config.limits.maxConversationsPerConnection) {
+      return this.sendError({
+        code: 'TOO_MANY_CONVERSATIONS',
+        message: `at most ${service.config.limits.maxConversationsPerConnection} conversations per connection`,
+        id,
+        conv,
+      });
+    }
+    this.joining.add(conv);
+    try {
+      const info = await service.store.getConversation(conv);
+      if (!info) return this.sendError({ code: 'NOT_FOUND', message: 'no such conversation', id, conv });
+      const decision = can(principal, 'conversation.join', info, service.now());
+      if (!decision.allow) {
+        this.log.info({ conv, user: principal.userId, reason: decision.reason }, 'join refused');
+        return this.sendError({ code: decision.code, message: 'you may not join this conversation', id, conv });
+      }
+      await service.keys.ensure(info.caseId);
+      if (existing) this.dropSubscription(existing);
+      // Subscribe before reading lastSeq: whatever commits after the read arrives from the bus, and whatever
+      // committed before is at or below lastSeq, so nothing falls between the two.
+      const sub = new Subscription(this.createSubscriptionHost(principal.userId), info);
+      await service.hub.add(sub, principal.role);
+      const fresh = (await service.store.getConversation(conv)) ?? info;
+      sub.info = fresh;
+      if (this.closing) return void service.hub.remove(sub);
+      if (frame.since !== undefined && frame.since > fresh.lastSeq) {
+        service.hub.remove(sub);
+        return this.sendError({
+          code: 'INVALID_FIELD',
+          message: `join: \`since\` (${frame.since}) is beyond the last seq of the conversation (${fresh.lastSeq})`,
+          id,
+          conv,
+        });
+      }
+      this.subs.set(conv, sub);
+      this.write({ type: 'joined', id, conv, lastSeq: fresh.lastSeq, closed: !can(principal, 'conversation.send', fresh, service.now()).allow });
+      sub.start(frame.since ?? fresh.lastSeq);
+      service.hub.announcePresence(conv);
+    } finally {
+      this.joining.delete(conv);
+    }
+  }
+
+  private onLeave(frame: LeaveFrame): void {
+    const sub = this.subs.get(frame.conv);
+    if (!sub) return this.sendError({ code: 'NOT_JOINED', message: 'not joined', id: frame.id, conv: frame.conv });
+    this.dropSubscription(sub);
+    this.write({ type: 'left', id: frame.id, conv: frame.conv });
+    this.service.hub.announcePresence(frame.conv);
+  }
+
+  private dropSubscription(sub: Subscription): void {
+    sub.close();
+    this.subs.delete(sub.conv);
+    this.service.hub.remove(sub);
+  }
+
+  private onSend(frame: SendFrame, principal: Principal): void {
+    const { service } = this;
+    const { id, conv, clientMsgId } = frame;
+    const sub = this.subs.get(conv);
+    if (!sub) return this.sendError({ code: 'NOT_JOINED', message: 'join the conversation before sending', id, conv, clientMsgId });
+    const decision = can(principal, 'conversation.send', sub.info, service.now());
+    if (!decision.allow) return this.sendError({ code: decision.code, message: decision.reason, id, conv, clientMsgId });
+    if (service.shuttingDown) {
+      return this.sendError({ code: 'SHUTTING_DOWN', message: 'this server is shutting down; reconnect and resend', id, conv, clientMsgId });
+    }
+    service.committer.submit(
+      { conv, senderId: principal.userId, senderRole: principal.role, clientMsgId, text: frame.text, ts: service.now() },
+      (err, outcome) => {
+        if (err || !outcome) {
+          if (err instanceof StoreUnavailableError) {
+            return this.sendError({ code: 'UNAVAILABLE', message: 'the message was not stored; resend it', id, conv, clientMsgId });
+          }
+          this.log.error({ err, conv }, 'send failed');
+          return this.sendError({ code: 'INTERNAL', message: 'the message was not stored; resend it', id, conv, clientMsgId });
+        }
+        switch (outcome.kind) {
+          case 'stored':
+          case 'duplicate':
+            return void this.write({ type: 'ack', id, conv, clientMsgId, seq: outcome.message.seq, ts: outcome.message.ts });
+          case 'mismatch':
+            return this.sendError({
+              code: 'CLIENT_MSG_ID_REUSED',
+              message: 'this clientMsgId was already used for a different text',
+              id,
+              conv,
+              clientMsgId,
+            });
+          case 'closed':
+            return this.sendError({ code: 'CONVERSATION_CLOSED', message: 'the conversation accepts no new messages', id, conv, clientMsgId });
+          case 'not-found':
+            return this.sendError({ code: 'NOT_FOUND', message: 'no such conversation', id, conv, clientMsgId });
+        }
+      },
+    );
+  }
+
+  private onTyping(frame: TypingFrame, principal: Principal): void {
+    const sub = this.subs.get(frame.conv);
+    if (!sub) return this.sendError({ code: 'NOT_JOINED', message: 'join the conversation first', conv: frame.conv });
+    const decision = can(principal, 'conversation.typing', sub.info, this.service.now());
+    if (!decision.allow) return;
+    this.service.bus.publish(frame.conv, {
+      kind: 'typing',
+      conv: frame.conv,
+      user: principal.userId,
+      role: principal.role,
+      active: frame.active,
+      origin: this.id,
+    });
+  }
+
+  private async onHistory(frame: HistoryFrame): Promise<void> {
+    const { service } = this;
+    const { id, conv } = frame;
+    const sub = this.subs.get(conv);
+    if (!sub) return this.sendError({ code: 'NOT_JOINED', message: 'join the conversation first', id, conv });
+    const limit = frame.limit ?? service.config.limits.maxHistoryPage;
+    let stored;
+    try {
+      stored = await service.store.messagesBefore(conv, frame.before, limit);
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) {
+        return this.sendError({ code: 'UNAVAILABLE', message: 'history could not be read now; retry', id, conv });
+      }
+      throw err;
+    }
+    const messages = stored.map((m) => service.decrypt(m));
+    const first = messages[0];
+    this.write({ type: 'history', id, conv, messages, hasMore: first !== undefined && first.seq > 1 });
+  }
+
+  // ------------------------------------------------------------------ outbound
+
+  private createSubscriptionHost(userId: string): SubscriptionHost {
+    return {
+      connectionId: this.id,
+      userId,
+      write: (frame) => this.writeOutbound(frame, false),
+      writable: () => this.writable(),
+      readPage: (conv, after, limit) => this.service.store.messagesAfter(conv, after, limit),
+      decrypt: (m) => this.service.decrypt(m),
+      fail: (err) => {
+        this.log.error({ err }, 'catch-up from the store failed; closing so the client resumes');
+        this.closeWith('INTERNAL_ERROR', 'delivery failed; reconnect to resume');
+      },
+    };
+  }
+
+  /** Sends an essential frame (never shed; past the byte cap the connection closes instead). */
+  write(frame: ServerFrame): boolean {
+    return this.writeOutbound(new OutboundFrame(frame), false);
+  }
+
+  writeOutbound(frame: OutboundFrame, ephemeral: boolean): boolean {
+    if (this.closing) return false;
+    const data = frame.encoded(this.codec.subprotocol);
+    const size = typeof data === 'string' ? data.length * 3 : data.byteLength;
+    const queued = this.transport.bufferedAmount;
+    const { config, metrics } = this.service;
+    if (ephemeral && queued > config.shedOutboundBytes) {
+      metrics.framesShed.inc();
+      return true;
+    }
+    if (queued + size > config.maxOutboundBytes) {
+      this.closeWith('SLOW_CONSUMER', 'outbound queue over its byte cap; reconnect and resume');
+      return false;
+    }
+    this.transport.send(data);
+    metrics.framesOut.inc({ type: frame.frame.type });
+    return true;
+  }
+
+  /** Resolves once the outbound queue has drained below the shedding threshold (or the connection closed). */
+  writable(): Promise<void> {
+    const threshold = this.service.config.shedOutboundBytes;
+    if (this.closing || this.transport.bufferedAmount <= threshold) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.closing || this.transport.bufferedAmount <= threshold) resolve();
+        else setTimeout(check, 10);
+      };
+      setTimeout(check, 10);
+    });
+  }
+
+  sendError(e: Omit<ErrorFrame, 'type'> & { code: ErrorCode }): void {
+    this.service.metrics.errors.inc({ code: e.code });
+    const frame: Record<string, unknown> = { type: 'error' };
+    for (const [key, value] of Object.entries(e)) if (value !== undefined) frame[key] = value;
+    this.write(frame as unknown as ErrorFrame);
+  }
+
+  private internalError(err: unknown, frame: ClientFrame): void {
+    this.log.error({ err, frameType: frame.type }, 'frame handler failed');
+    const id = 'id' in frame ? frame.id : undefined;
+    const conv = 'conv' in frame ? frame.conv : undefined;
+    if (err instanceof StoreUnavailableError) {
+      return this.sendError({ code: 'UNAVAILABLE', message: 'the store is unavailable; retry', id, conv });
+    }
+    this.sendError({ code: 'INTERNAL', message: 'internal error; it has been logged', id, conv });
+  }
+
+  // ------------------------------------------------------------------ lifecycle
+
+  /** Sends a server ping, or closes the connection when nothing was heard for two intervals. */
+  heartbeat(now: number): void {
+    if (this.closing || !this.principal) return;
+    if (now - this.lastHeard > 2 * this.service.config.heartbeatMs) {
+      this.closeWith('HEARTBEAT_TIMEOUT', 'no frame from the client for two heartbeat intervals');
+      return;
+    }
+    this.writeOutbound(PING, true);
+  }
+
+  closeWith(name: CloseCodeName, reason: string): void {
+    if (this.closing) return;
+    const { code } = CLOSE_CODES[name];
+    if (code >= 4000 || code === 1011) this.service.metrics.errors.inc({ code: name });
+    this.log.info({ code, reason }, 'closing connection');
+    this.closing = true;
+    this.transport.close(code, reason);
+    this.cleanup();
+  }
+
+  /** The transport closed (either side). */
+  onClose(): void {
+    this.closing = true;
+    this.cleanup();
+  }
+
+  private cleaned = false;
+  private cleanup(): void {
+    if (this.cleaned) return;
+    this.cleaned = true;
+    clearTimeout(this.authTimer);
+    clearTimeout(this.expiryTimer);
+    const convs = [...this.subs.values()];
+    for (const sub of convs) this.dropSubscription(sub);
+    for (const sub of convs) this.service.hub.announcePresence(sub.conv);
+    this.service.forget(this);
+  }
+}
+
+const PING = new OutboundFrame({ type: 'ping' });

@@ -1,0 +1,16 @@
+/**
+ * A server frame encoded at most once per codec, however many connections it goes to ("encode once, write many").
+ */
+import { codecFor, type ServerFrame, type Subprotocol } from '@therapy-chat/protocol';
+
+export class OutboundFrame {
+  private msgpack: Uint8Array | string | undefined;
+  private json: Uint8Array | string | undefined;
+
+  constructor(readonly frame: ServerFrame) {}
+
+  encoded(subprotocol: Subprotocol): Uint8Array | string {
+    if (subprotocol === 'therapy-chat.v1.msgpack') return (this.msgpack ??= codecFor(subprotocol).encode(this.frame));
+    return (this.json ??= codecFor(subprotocol).encode(this.frame));
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * JSON logs through pino. Clinical text and credentials are never logged: the code does not pass them to the logger,
+ * and these redaction paths catch the fields where they would appear if it ever did.
+ */
+import { pino, type DestinationStream, type Logger } from 'pino';
+import type { LogLevel } from './config.js';
+
+export type { Logger };
+
+export const REDACT_PATHS = [
+  'token',
+  '*.token',
+  'text',
+  '*.text',
+  '*.*.text',
+  'frame',
+  '*.frame',
+  'authorization',
+  '*.authorization',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'password',
+  '*.password',
+];
+
+export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'therapy-chat' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    },
+    destination,
+  );
+}

@@ -1,0 +1,122 @@
+/**
+ * The composition root: turns a config into a running node by choosing an implementation for each interface.
+ * Embedded defaults: SQLite in DATA_DIR, the in-process bus, the key file, the local signing key, `ws`.
+ */
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Authenticator } from './auth/authenticator.js';
+import { JwtAuthenticator } from './auth/jwt-authenticator.js';
+import { loadOrCreateSigningKey } from './auth/signing-key.js';
+import type { Bus } from './bus/bus.js';
+import { MemoryBus } from './bus/memory-bus.js';
+import { ChatService } from './chat/chat-service.js';
+import type { Config } from './config.js';
+import { DataKeyRing } from './crypto/data-keys.js';
+import { FileKeyProvider } from './crypto/file-key-provider.js';
+import type { KeyProvider } from './crypto/key-provider.js';
+import { buildHttpApp } from './http/app.js';
+import { createLogger } from './logger.js';
+import { Metrics } from './metrics.js';
+import { SqliteStore } from './store/sqlite-store.js';
+import type { Store } from './store/store.js';
+import type { Transport } from './transport/transport.js';
+import { WsTransport } from './transport/ws-transport.js';
+
+export const WS_PATH = '/ws';
+
+/** Replacements for the defaults, for tests and other deployments. */
+export interface ServerOverrides {
+  readonly logger?: Logger;
+  readonly store?: Store;
+  readonly keyProvider?: KeyProvider;
+  readonly authenticator?: Authenticator;
+  readonly bus?: Bus;
+  readonly transport?: Transport;
+  readonly now?: () => number;
+}
+
+export class TherapyChatServer {
+  private stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly config: Config,
+    readonly log: Logger,
+    readonly metrics: Metrics,
+    readonly store: Store,
+    readonly keys: DataKeyRing,
+    readonly chat: ChatService,
+    readonly http: FastifyInstance,
+    private readonly transport: Transport,
+  ) {}
+
+  static async create(config: Config, overrides: ServerOverrides = {}): Promise<TherapyChatServer> {
+    const log = overrides.logger ?? createLogger(config.logLevel);
+    const metrics = new Metrics();
+    const store = overrides.store ?? new SqliteStore({ dataDir: config.dataDir, busyTimeoutMs: config.sqliteBusyTimeoutMs });
+    await store.migrate();
+    const provider = overrides.keyProvider ?? FileKeyProvider.openOrCreate(config.dataDir, log.child({ module: 'keys' }));
+    const keys = new DataKeyRing(store, provider);
+    const authenticator =
+      overrides.authenticator ??
+      new JwtAuthenticator({
+        key: await loadOrCreateSigningKey(config.dataDir),
+        issuer: config.tokenIssuer,
+        audience: config.tokenAudience,
+      });
+    const bus = overrides.bus ?? new MemoryBus();
+    const chat = new ChatService({
+      config,
+      log: log.child({ module: 'chat' }),
+      metrics,
+      store,
+      keys,
+      bus,
+      authenticator,
+      now: overrides.now,
+    });
+    const http = buildHttpApp({
+      log: log.child({ module: 'http' }),
+      metrics,
+      readiness: async () => {
+        if (chat.shuttingDown) throw new Error('shutting down');
+        await store.ping();
+      },
+    });
+    const transport = overrides.transport ?? new WsTransport();
+    transport.attach(http.server, { path: WS_PATH, hardMaxFrameBytes: 2 * config.limits.maxFrameBytes }, (conn) =>
+      chat.accept(conn),
+    );
+    return new TherapyChatServer(config, log, metrics, store, keys, chat, http, transport);
+  }
+
+  /** Starts listening; resolves with the bound address (port 0 picks a free port). */
+  async listen(): Promise<{ host: string; port: number }> {
+    await this.http.listen({ port: this.config.port, host: this.config.host });
+    this.chat.startHeartbeats();
+    const addr = this.http.server.address() as AddressInfo;
+    this.log.info({ host: addr.address, port: addr.port, ws: WS_PATH }, 'listening');
+    return { host: addr.address, port: addr.port };
+  }
+
+  get port(): number {
+    return (this.http.server.address() as AddressInfo).port;
+  }
+
+  /** Graceful stop: refuse new connections, finish in-flight commits, close sockets with 1001, close the store. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log.info('shutting down');
+      this.transport.stopAccepting();
+      await this.chat.shutdown(this.config.shutdownTimeoutMs);
+      // Give close frames a moment to leave before the sockets are torn down.
+      await new Promise((r) => setTimeout(r, 50));
+      await this.transport.close();
+      await this.http.close();
+      await this.chat.bus.close();
+      await this.store.close();
+      this.log.info('stopped');
+    })();
+    return this.stopping;
+  }
+}

@@ -27,7 +27,11 @@ let nextMsgId = 0;
 export class TestClient {
   readonly frames: ServerFrame[] = [];
   readonly closed: Promise<Closed>;
-  private waiters: { match: (f: ServerFrame) => boolean; resolve: (f: ServerFrame) => void }[] = [];
+  private waiters: {
+    match: (f: ServerFrame) => boolean;
+    resolve: (f: ServerFrame) => void;
+    reject: (err: Error) => void;
+  }[] = [];
   private nextId = 1;
   private closeInfo: Closed | undefined;
 
@@ -49,6 +53,8 @@ export class TestClient {
     this.closed = new Promise((resolve) =>
       ws.on('close', (code: number, reason: Buffer) => {
         this.closeInfo = { code, reason: reason.toString() };
+        // Nothing more will arrive: whoever waits for a frame hears so now.
+        for (const w of this.waiters.splice(0)) w.reject(new Error(`connection closed (${code}) before the frame arrived`));
         resolve(this.closeInfo);
       }),
     );
@@ -89,8 +95,13 @@ export class TestClient {
   ): Promise<T> {
     const seen = this.frames.slice(fromIndex).find(match);
     if (seen) return Promise.resolve(seen as T);
+    if (this.closeInfo) return Promise.reject(new Error(`connection closed (${this.closeInfo.code})`));
     return new Promise((resolve, reject) => {
-      const waiter = { match, resolve: (f: ServerFrame) => (clearTimeout(timer), resolve(f as T)) };
+      const waiter = {
+        match,
+        resolve: (f: ServerFrame) => (clearTimeout(timer), resolve(f as T)),
+        reject: (err: Error) => (clearTimeout(timer), reject(err)),
+      };
       const timer = setTimeout(() => {
         this.waiters.splice(this.waiters.indexOf(waiter), 1);
         reject(new Error(`timed out waiting for a frame; last frames: ${JSON.stringify(this.frames.slice(-5))}`));

@@ -34,7 +34,7 @@ export class FileKeyProvider implements KeyProvider {
         current: id,
         keys: [{ id, key: randomBytes(KEY_BYTES).toString('base64'), createdAt: new Date().toISOString() }],
       };
-      fs.mkdirSync(dataDir, { recursive: true });
+      fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
       // 'wx' fails if another process created it meanwhile; then we read theirs.
       try {
         fs.writeFileSync(file, JSON.stringify(content, null, 2), { mode: 0o600, flag: 'wx' });

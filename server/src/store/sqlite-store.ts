@@ -151,7 +151,7 @@ export class SqliteStore implements Store {
     if (options.dataDir === ":memory:") {
       this.file = ":memory:";
     } else {
-      fs.mkdirSync(options.dataDir, { recursive: true });
+      fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
       this.file = path.join(options.dataDir, SQLITE_FILE_NAME);
     }
     this.db = new BetterSqlite3(this.file);

@@ -1,0 +1,79 @@
+/**
+ * Keeps the docs true: every code, limit, config variable and metric that exists is documented, and nothing is
+ * documented that does not exist.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CLOSE_CODES, DEFAULT_LIMITS, ERROR_CODES } from '@therapy-chat/protocol';
+import { Metrics } from '../src/metrics.js';
+import { REPO_ROOT } from './helpers/harness.js';
+
+const read = (file: string) => fs.readFileSync(path.join(REPO_ROOT, file), 'utf8');
+
+/** The rows of the markdown table that follows `heading`. */
+function tableAfter(doc: string, heading: string): string[][] {
+  const start = doc.indexOf(heading);
+  if (start < 0) throw new Error(`heading ${heading} not found`);
+  const lines = doc.slice(start).split('\n');
+  const first = lines.findIndex((l) => l.startsWith('|'));
+  const rows: string[][] = [];
+  for (const line of lines.slice(first + 2)) {
+    if (!line.startsWith('|')) break;
+    rows.push(line.split('|').slice(1, -1).map((c) => c.trim()));
+  }
+  return rows;
+}
+
+const unquote = (cell: string) => cell.replace(/`/g, '');
+
+describe('docs/protocol.md', () => {
+  const doc = read('docs/protocol.md');
+
+  it('lists exactly the error codes of the registry, with their category and retry flag', () => {
+    const rows = tableAfter(doc, '## Error codes');
+    expect(rows.map((r) => unquote(r[0]!)).sort()).toEqual(Object.keys(ERROR_CODES).sort());
+    for (const [code, category, retry] of rows) {
+      const info = ERROR_CODES[unquote(code!) as keyof typeof ERROR_CODES];
+      expect([category, retry]).toEqual([info.category, info.retryable ? 'yes' : 'no']);
+    }
+  });
+
+  it('lists exactly the close codes of the registry, with their number and action', () => {
+    const rows = tableAfter(doc, '## Close codes');
+    expect(rows.map((r) => unquote(r[1]!)).sort()).toEqual(Object.keys(CLOSE_CODES).sort());
+    for (const [code, name, action] of rows) {
+      const info = CLOSE_CODES[unquote(name!) as keyof typeof CLOSE_CODES];
+      expect([Number(code), action]).toEqual([info.code, info.action]);
+    }
+  });
+
+  it('lists every limit with its default', () => {
+    const rows = tableAfter(doc, '## Limits');
+    expect(rows.map((r) => unquote(r[0]!)).sort()).toEqual(Object.keys(DEFAULT_LIMITS).sort());
+    for (const [name, def] of rows) {
+      expect(Number(def!.replace(/,/g, ''))).toBe(DEFAULT_LIMITS[unquote(name!) as keyof typeof DEFAULT_LIMITS]);
+    }
+  });
+});
+
+describe('README.md configuration table', () => {
+  it('documents exactly the variables the server reads', () => {
+    const source = read('server/src/config.ts');
+    const read_ = new Set([...source.matchAll(/(?:intVar|strVar)\(\s*env,\s*'([A-Z_]+)'/g)].map((m) => m[1]!));
+    for (const m of source.matchAll(/NOT_YET_SUPPORTED = \[([^\]]+)\]/g)) {
+      for (const name of m[1]!.matchAll(/'([A-Z_]+)'/g)) read_.add(name[1]!);
+    }
+    const rows = tableAfter(read('README.md'), '## Configuration');
+    expect(rows.map((r) => unquote(r[0]!)).sort()).toEqual([...read_].sort());
+  });
+});
+
+describe('docs/operations.md metrics table', () => {
+  it('documents exactly the tc_ metrics the server registers', async () => {
+    const registered = (await new Metrics().registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => n.startsWith('tc_'));
+    const rows = tableAfter(read('docs/operations.md'), '## Metrics');
+    const documented = rows.map((r) => unquote(r[0]!).replace(/\{.*\}$/, '')).filter((n) => n.startsWith('tc_'));
+    expect(documented.sort()).toEqual(registered.sort());
+  });
+});

@@ -172,6 +172,19 @@ describe('join with since', () => {
     expect(patient.messages(s.conv).map((m: MessageFrame) => m.seq)).toEqual(Array.from({ length: 700 }, (_, i) => i + 1));
   });
 
+  it('replays a long history at the pace the client reads, without tripping the slow-consumer cap', async () => {
+    const ts = await server({ MAX_TEXT_LENGTH: '16000', MAX_OUTBOUND_BYTES: '262144' });
+    const s = await ts.seed();
+    const therapist = await connect(ts, s.therapistToken, s.conv);
+    const big = 'w'.repeat(16_000);
+    for (let i = 0; i < 6; i++) await Promise.all(Array.from({ length: 100 }, () => therapist.sendText(s.conv, big)));
+    // ~10 MB of history through a 256 KiB outbound cap.
+    const patient = await connect(ts, s.patientToken, s.conv, 0);
+    await patient.waitForSeq(s.conv, 600, 15_000);
+    expect(patient.isClosed).toBe(false);
+    expect(patient.messages(s.conv).map((m) => m.seq)).toEqual(Array.from({ length: 600 }, (_, i) => i + 1));
+  });
+
   it('refuses a since beyond the conversation', async () => {
     const ts = await server();
     const s = await ts.seed();

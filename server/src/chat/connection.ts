@@ -324,6 +324,7 @@ export class ClientConnection {
       connectionId: this.id,
       userId,
       write: (frame) => this.writeOutbound(frame, false),
+      backlogged: () => this.transport.bufferedAmount > this.service.config.shedOutboundBytes,
       writable: () => this.writable(),
       readPage: (conv, after, limit) => this.service.store.messagesAfter(conv, after, limit),
       decrypt: (m) => this.service.decrypt(m),

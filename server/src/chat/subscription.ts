@@ -14,7 +14,9 @@ export interface SubscriptionHost {
   readonly userId: string;
   /** Sends a frame; returns false when the connection is closed or closing. */
   write(frame: OutboundFrame): boolean;
-  /** Resolves when the connection's outbound queue is low enough to send a replay page. */
+  /** True when the connection's outbound queue is too full to add replayed messages to it. */
+  backlogged(): boolean;
+  /** Resolves when the connection's outbound queue is low enough to send replayed messages again. */
   writable(): Promise<void>;
   readPage(conv: string, afterSeq: number, limit: number): Promise<StoredMessage[]>;
   decrypt(message: StoredMessage): ChatMessage;
@@ -108,13 +110,15 @@ export class Subscription {
         for (const stored of page) {
           if (stored.seq <= this.delivered) continue;
           if (stored.seq !== this.delivered + 1) throw new Error(`store returned seq ${stored.seq} after ${this.delivered}`);
+          // Replay at the pace the client reads, so a long history never trips the slow-consumer cap.
+          if (this.host.backlogged()) {
+            await this.host.writable();
+            if (this.closed) return;
+          }
           const message = this.host.decrypt(stored);
           if (!this.send(stored.seq, new OutboundFrame({ type: 'msg', ...message }))) return;
         }
-        if (page.length === REPLAY_PAGE) {
-          await this.host.writable();
-          continue;
-        }
+        if (page.length === REPLAY_PAGE) continue;
         // The store has nothing after the cursor (as of that read). Deliver what the bus brought meanwhile.
         const held = (this.pending ?? []).sort((a, b) => a.seq - b.seq);
         let i = 0;

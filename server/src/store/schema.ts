@@ -1,5 +1,5 @@
 /** Table types for the typed query layer (Kysely). Times are milliseconds since the epoch, UTC. */
-import type { Generated } from "kysely";
+import type { Generated } from 'kysely';
 
 export interface UsersTable {
   id: string;

@@ -3,20 +3,17 @@
  * when it returns. Schema and cold queries go through Kysely; the hot path (group commit, replay) uses prepared
  * statements run synchronously, so a whole batch is one transaction with no `await` inside it.
  */
-import fs from "node:fs";
-import path from "node:path";
-import BetterSqlite3 from "better-sqlite3";
-import { Kysely, Migrator, SqliteDialect } from "kysely";
-import type { Role } from "@therapy-chat/protocol";
-import { migrationProvider } from "./migrations.js";
-import type { Database } from "./schema.js";
+import fs from 'node:fs';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, Migrator, SqliteDialect } from 'kysely';
+import { migrationProvider } from './migrations.js';
+import type { Database } from './schema.js';
 import {
   type AppendOutcome,
   type AppendRequest,
   type AppointmentStatus,
-  type CaseStatus,
   type ConversationInfo,
-  type ConversationKind,
   type DataKeyRecord,
   type MessageSealer,
   type NewAppointment,
@@ -25,79 +22,26 @@ import {
   type Store,
   type StoredMessage,
   StoreUnavailableError,
-  conversationAcceptsMessages,
-} from "./store.js";
+} from './store.js';
+import { planAppend } from './append-plan.js';
+import * as domainQueries from './domain-queries.js';
+import {
+  CONVERSATION_SELECT,
+  MESSAGE_COLUMNS,
+  type ConversationRow,
+  type MessageRow,
+  toConversation,
+  toMessage,
+} from './rows.js';
 
-export const SQLITE_FILE_NAME = "therapy-chat.sqlite";
-
-interface ConversationRow {
-  id: string;
-  kind: string;
-  case_id: string;
-  last_seq: number;
-  case_status: string;
-  patient_id: string;
-  therapist_id: string;
-  appointment_id: string | null;
-  appointment_status: string | null;
-}
-
-interface MessageRow {
-  conversation_id: string;
-  seq: number;
-  sender_id: string;
-  sender_role: string;
-  client_msg_id: string;
-  key_id: string;
-  text_ct: Buffer;
-  created_at: number;
-}
-
-const MESSAGE_COLUMNS =
-  "conversation_id, seq, sender_id, sender_role, client_msg_id, key_id, text_ct, created_at";
+export const SQLITE_FILE_NAME = 'therapy-chat.sqlite';
 
 // Errors that mean "not now" rather than "never": the caller answers UNAVAILABLE and the client resends.
-const TRANSIENT_CODES = new Set([
-  "SQLITE_BUSY",
-  "SQLITE_LOCKED",
-  "SQLITE_IOERR",
-  "SQLITE_FULL",
-  "SQLITE_CANTOPEN",
-]);
+const TRANSIENT_CODES = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_FULL', 'SQLITE_CANTOPEN']);
 
 function isTransient(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
-  return (
-    typeof code === "string" &&
-    [...TRANSIENT_CODES].some((c) => code.startsWith(c))
-  );
-}
-
-function toMessage(r: MessageRow): StoredMessage {
-  return {
-    conv: r.conversation_id,
-    seq: r.seq,
-    senderId: r.sender_id,
-    senderRole: r.sender_role as Role,
-    clientMsgId: r.client_msg_id,
-    keyId: r.key_id,
-    ciphertext: r.text_ct,
-    ts: r.created_at,
-  };
-}
-
-function toConversation(r: ConversationRow): ConversationInfo {
-  return {
-    id: r.id,
-    kind: r.kind as ConversationKind,
-    caseId: r.case_id,
-    caseStatus: r.case_status as CaseStatus,
-    patientId: r.patient_id,
-    therapistId: r.therapist_id,
-    appointmentId: r.appointment_id,
-    appointmentStatus: r.appointment_status as AppointmentStatus | null,
-    lastSeq: r.last_seq,
-  };
+  return typeof code === 'string' && [...TRANSIENT_CODES].some((c) => code.startsWith(c));
 }
 
 export interface SqliteStoreOptions {
@@ -109,30 +53,19 @@ export interface SqliteStoreOptions {
 
 function prepareStatements(db: BetterSqlite3.Database) {
   return {
-    conversation: db.prepare<[string], ConversationRow>(
-      `SELECT c.id, c.kind, c.case_id, c.last_seq, k.status AS case_status, k.patient_id, k.therapist_id,
-              a.id AS appointment_id, a.status AS appointment_status
-         FROM conversations c
-         JOIN cases k ON k.id = c.case_id
-         LEFT JOIN appointments a ON a.conversation_id = c.id
-        WHERE c.id = ?`,
-    ),
+    conversation: db.prepare<[string], ConversationRow>(`${CONVERSATION_SELECT} WHERE c.id = ?`),
     byClientMsgId: db.prepare<[string, string, string], MessageRow>(
       `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_msg_id = ?`,
     ),
-    insertMessage: db.prepare(
-      `INSERT INTO messages (${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    setLastSeq: db.prepare<[number, string]>(
-      "UPDATE conversations SET last_seq = ? WHERE id = ?",
-    ),
+    insertMessage: db.prepare(`INSERT INTO messages (${MESSAGE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+    setLastSeq: db.prepare<[number, string]>('UPDATE conversations SET last_seq = ? WHERE id = ?'),
     after: db.prepare<[string, number, number], MessageRow>(
       `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
     ),
     before: db.prepare<[string, number, number], MessageRow>(
       `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?`,
     ),
-    ping: db.prepare("SELECT 1"),
+    ping: db.prepare('SELECT 1'),
   };
 }
 
@@ -148,32 +81,29 @@ export class SqliteStore implements Store {
   >;
 
   constructor(options: SqliteStoreOptions) {
-    if (options.dataDir === ":memory:") {
-      this.file = ":memory:";
+    if (options.dataDir === ':memory:') {
+      this.file = ':memory:';
     } else {
       fs.mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
       this.file = path.join(options.dataDir, SQLITE_FILE_NAME);
     }
     this.db = new BetterSqlite3(this.file);
-    this.db.pragma("journal_mode = WAL");
+    this.db.pragma('journal_mode = WAL');
     // FULL: in WAL mode the WAL is fsynced at every commit, so an acknowledged message survives power loss.
-    this.db.pragma("synchronous = FULL");
-    this.db.pragma("foreign_keys = ON");
-    this.db.pragma(
-      `busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 2000))}`,
-    );
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 2000))}`);
     this.kysely = new Kysely<Database>({
       dialect: new SqliteDialect({ database: this.db }),
     });
-    this.appendTx = this.db.transaction(
-      (batch: readonly AppendRequest[], sealer: MessageSealer) =>
-        this.appendInTransaction(batch, sealer),
+    this.appendTx = this.db.transaction((batch: readonly AppendRequest[], sealer: MessageSealer) =>
+      this.appendInTransaction(batch, sealer),
     );
   }
 
   /** The prepared statements; they exist once `migrate()` has created the tables. */
   private get q(): Statements {
-    if (!this.stmt) throw new Error("SqliteStore used before migrate()");
+    if (!this.stmt) throw new Error('SqliteStore used before migrate()');
     return this.stmt;
   }
 
@@ -193,10 +123,7 @@ export class SqliteStore implements Store {
     } catch (err) {
       if (isTransient(err)) {
         return Promise.reject(
-          new StoreUnavailableError(
-            `store unavailable: ${(err as Error).message}`,
-            { cause: err },
-          ),
+          new StoreUnavailableError(`store unavailable: ${(err as Error).message}`, { cause: err }),
         );
       }
       return Promise.reject(err as Error);
@@ -213,7 +140,7 @@ export class SqliteStore implements Store {
     if (this.db.open) {
       // Fold the WAL back into the main file so a copied data directory is one consistent file.
       try {
-        this.db.pragma("wal_checkpoint(TRUNCATE)");
+        this.db.pragma('wal_checkpoint(TRUNCATE)');
       } catch {
         // Another process may hold the database; the WAL stays and is replayed on next open.
       }
@@ -228,111 +155,40 @@ export class SqliteStore implements Store {
     });
   }
 
-  append(
-    batch: readonly AppendRequest[],
-    sealer: MessageSealer,
-  ): Promise<AppendOutcome[]> {
+  append(batch: readonly AppendRequest[], sealer: MessageSealer): Promise<AppendOutcome[]> {
     return this.guard(() => this.appendTx.immediate(batch, sealer));
   }
 
-  private appendInTransaction(
-    batch: readonly AppendRequest[],
-    sealer: MessageSealer,
-  ): AppendOutcome[] {
-    const conversations = new Map<string, ConversationInfo | null>();
-    const inBatch = new Map<string, { text: string; message: StoredMessage }>();
-    const outcomes: AppendOutcome[] = [];
-    for (const req of batch) {
-      let info = conversations.get(req.conv);
-      if (info === undefined) {
-        const row = this.q.conversation.get(req.conv);
-        info = row ? toConversation(row) : null;
-        conversations.set(req.conv, info);
-      }
-      if (info === null) {
-        outcomes.push({ kind: "not-found" });
-        continue;
-      }
-      const dedupeKey = `${req.conv}\u0000${req.senderId}\u0000${req.clientMsgId}`;
-      const earlier = inBatch.get(dedupeKey);
-      if (earlier) {
-        outcomes.push(
-          earlier.text === req.text
-            ? { kind: "duplicate", message: earlier.message }
-            : { kind: "mismatch" },
-        );
-        continue;
-      }
-      const existingRow = this.q.byClientMsgId.get(
-        req.conv,
-        req.senderId,
-        req.clientMsgId,
-      );
-      if (existingRow) {
-        const existing = toMessage(existingRow);
-        outcomes.push(
-          sealer.open(existing) === req.text
-            ? { kind: "duplicate", message: existing }
-            : { kind: "mismatch" },
-        );
-        continue;
-      }
-      if (!conversationAcceptsMessages(info)) {
-        outcomes.push({ kind: "closed" });
-        continue;
-      }
-      const seq = info.lastSeq + 1;
-      const { keyId, ciphertext } = sealer.seal(
-        info.caseId,
-        req.conv,
-        seq,
-        req.text,
-      );
-      this.q.insertMessage.run(
-        req.conv,
-        seq,
-        req.senderId,
-        req.senderRole,
-        req.clientMsgId,
-        keyId,
-        ciphertext,
-        req.ts,
-      );
-      const message: StoredMessage = {
-        conv: req.conv,
-        seq,
-        senderId: req.senderId,
-        senderRole: req.senderRole,
-        clientMsgId: req.clientMsgId,
-        keyId,
-        ciphertext,
-        ts: req.ts,
-      };
-      inBatch.set(dedupeKey, { text: req.text, message });
-      conversations.set(req.conv, { ...info, lastSeq: seq });
-      outcomes.push({ kind: "stored", message });
-    }
-    for (const [id, info] of conversations) {
-      if (info) this.q.setLastSeq.run(info.lastSeq, id);
-    }
-    return outcomes;
-  }
-
-  messagesAfter(
-    conv: string,
-    afterSeq: number,
-    limit: number,
-  ): Promise<StoredMessage[]> {
-    return this.guard(() =>
-      this.q.after.all(conv, afterSeq, limit).map(toMessage),
+  private appendInTransaction(batch: readonly AppendRequest[], sealer: MessageSealer): AppendOutcome[] {
+    const q = this.q;
+    const conversations = new Map<string, ConversationInfo | undefined>();
+    const plan = planAppend(
+      batch,
+      (id) => {
+        if (!conversations.has(id)) {
+          const row = q.conversation.get(id);
+          conversations.set(id, row && toConversation(row));
+        }
+        return conversations.get(id);
+      },
+      (conv, sender, clientMsgId) => {
+        const row = q.byClientMsgId.get(conv, sender, clientMsgId);
+        return row && toMessage(row);
+      },
+      sealer,
     );
+    for (const m of plan.inserts) {
+      q.insertMessage.run(m.conv, m.seq, m.senderId, m.senderRole, m.clientMsgId, m.keyId, m.ciphertext, m.ts);
+    }
+    for (const [id, seq] of plan.lastSeqs) q.setLastSeq.run(seq, id);
+    return plan.outcomes;
   }
 
-  messagesBefore(
-    conv: string,
-    beforeSeq: number | undefined,
-    limit: number,
-  ): Promise<StoredMessage[]> {
+  messagesAfter(conv: string, afterSeq: number, limit: number): Promise<StoredMessage[]> {
+    return this.guard(() => this.q.after.all(conv, afterSeq, limit).map(toMessage));
+  }
+
+  messagesBefore(conv: string, beforeSeq: number | undefined, limit: number): Promise<StoredMessage[]> {
     return this.guard(() =>
       this.q.before
         .all(conv, beforeSeq ?? Number.MAX_SAFE_INTEGER, limit)
@@ -341,110 +197,27 @@ export class SqliteStore implements Store {
     );
   }
 
-  async dataKeysForCase(caseId: string): Promise<DataKeyRecord[]> {
-    const rows = await this.kysely
-      .selectFrom("data_keys")
-      .selectAll()
-      .where("case_id", "=", caseId)
-      .execute();
-    return rows.map((r) => ({
-      id: r.id,
-      caseId: r.case_id,
-      kekId: r.kek_id,
-      wrapped: Buffer.from(r.wrapped),
-      createdAt: r.created_at,
-    }));
+  dataKeysForCase(caseId: string): Promise<DataKeyRecord[]> {
+    return domainQueries.dataKeysForCase(this.kysely, caseId);
   }
 
-  async insertDataKey(key: DataKeyRecord): Promise<void> {
-    await this.kysely
-      .insertInto("data_keys")
-      .values({
-        id: key.id,
-        case_id: key.caseId,
-        kek_id: key.kekId,
-        wrapped: key.wrapped,
-        created_at: key.createdAt,
-      })
-      .execute();
+  insertDataKey(key: DataKeyRecord): Promise<void> {
+    return domainQueries.insertDataKey(this.kysely, key);
   }
 
-  async createUser(user: NewUser): Promise<void> {
-    await this.kysely
-      .insertInto("users")
-      .values({ id: user.id, role: user.role, created_at: Date.now() })
-      .execute();
+  createUser(user: NewUser): Promise<void> {
+    return domainQueries.createUser(this.kysely, user);
   }
 
-  async createCase(c: NewCase): Promise<void> {
-    const now = Date.now();
-    await this.kysely.transaction().execute(async (trx) => {
-      await trx
-        .insertInto("cases")
-        .values({
-          id: c.id,
-          patient_id: c.patientId,
-          therapist_id: c.therapistId,
-          status: "active",
-          opened_at: now,
-          discharged_at: null,
-        })
-        .execute();
-      await trx
-        .insertInto("conversations")
-        .values({
-          id: c.threadId,
-          case_id: c.id,
-          kind: "thread",
-          created_at: now,
-        })
-        .execute();
-    });
+  createCase(c: NewCase): Promise<void> {
+    return domainQueries.createCase(this.kysely, c);
   }
 
-  async createAppointment(a: NewAppointment): Promise<void> {
-    const now = Date.now();
-    await this.kysely.transaction().execute(async (trx) => {
-      await trx
-        .insertInto("conversations")
-        .values({
-          id: a.conversationId,
-          case_id: a.caseId,
-          kind: "appointment",
-          created_at: now,
-        })
-        .execute();
-      await trx
-        .insertInto("appointments")
-        .values({
-          id: a.id,
-          case_id: a.caseId,
-          conversation_id: a.conversationId,
-          status: a.status,
-          scheduled_at: a.scheduledAt,
-          started_at: a.status === "live" ? now : null,
-          ended_at: null,
-        })
-        .execute();
-    });
+  createAppointment(a: NewAppointment): Promise<void> {
+    return domainQueries.createAppointment(this.kysely, a);
   }
 
-  async setAppointmentStatus(
-    id: string,
-    status: AppointmentStatus,
-    at: number,
-  ): Promise<void> {
-    const patch =
-      status === "live"
-        ? { status, started_at: at }
-        : status === "ended"
-          ? { status, ended_at: at }
-          : { status };
-    const res = await this.kysely
-      .updateTable("appointments")
-      .set(patch)
-      .where("id", "=", id)
-      .executeTakeFirst();
-    if (res.numUpdatedRows === 0n) throw new Error(`no appointment ${id}`);
+  setAppointmentStatus(id: string, status: AppointmentStatus, at: number): Promise<void> {
+    return domainQueries.setAppointmentStatus(this.kysely, id, status, at);
   }
 }

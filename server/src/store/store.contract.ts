@@ -14,7 +14,10 @@ export function memoryKeyProvider(): KeyProvider {
   const kek = randomBytes(32);
   return {
     currentKekId: 'kek_test',
-    wrap: async (_id, dek) => ({ kekId: 'kek_test', wrapped: Buffer.concat([dek]).map((b, i) => b ^ kek[i]!) as Buffer }),
+    wrap: async (_id, dek) => ({
+      kekId: 'kek_test',
+      wrapped: Buffer.concat([dek]).map((b, i) => b ^ kek[i]!) as Buffer,
+    }),
     unwrap: async (_id, k) => Buffer.from(k.wrapped.map((b, i) => b ^ kek[i]!)),
   };
 }
@@ -53,14 +56,24 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
 
     it('describes a conversation with its case, participants and appointment', async () => {
       const info = await store.getConversation(conv);
-      expect(info).toMatchObject({ id: conv, kind: 'appointment', caseId, caseStatus: 'active', patientId, lastSeq: 0 });
+      expect(info).toMatchObject({
+        id: conv,
+        kind: 'appointment',
+        caseId,
+        caseStatus: 'active',
+        patientId,
+        lastSeq: 0,
+      });
       expect(info?.appointmentStatus).toBe('live');
       expect(await store.getConversation(thread)).toMatchObject({ kind: 'thread', appointmentId: null });
       expect(await store.getConversation('cv_nope')).toBeUndefined();
     });
 
     it('assigns gap-free seqs per conversation, in request order, across batches', async () => {
-      const a = await store.append([req({ text: 'one' }), req({ text: 'two' }), req({ conv: thread, text: 'x' })], keys);
+      const a = await store.append(
+        [req({ text: 'one' }), req({ text: 'two' }), req({ conv: thread, text: 'x' })],
+        keys,
+      );
       const b = await store.append([req({ text: 'three' })], keys);
       const seqs = [...a, ...b].map((o) => (o.kind === 'stored' ? [o.message.conv === conv, o.message.seq] : o.kind));
       expect(seqs).toEqual([
@@ -123,7 +136,9 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
         },
         open: (m) => keys.open(m),
       };
-      await expect(store.append([req({ text: 'fine' }), req({ text: 'boom' })], failing)).rejects.toThrow('sealing failed');
+      await expect(store.append([req({ text: 'fine' }), req({ text: 'boom' })], failing)).rejects.toThrow(
+        'sealing failed',
+      );
       expect(await store.messagesAfter(conv, 0, 10)).toHaveLength(0);
       expect((await store.getConversation(conv))?.lastSeq).toBe(0);
       const [o] = await store.append([req({ text: 'after' })], keys);
@@ -131,7 +146,10 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
     });
 
     it('pages forwards after a seq and backwards before one', async () => {
-      await store.append(Array.from({ length: 7 }, (_, i) => req({ text: `t${i + 1}` })), keys);
+      await store.append(
+        Array.from({ length: 7 }, (_, i) => req({ text: `t${i + 1}` })),
+        keys,
+      );
       expect((await store.messagesAfter(conv, 2, 3)).map((m) => m.seq)).toEqual([3, 4, 5]);
       expect((await store.messagesBefore(conv, undefined, 3)).map((m) => m.seq)).toEqual([5, 6, 7]);
       expect((await store.messagesBefore(conv, 5, 10)).map((m) => m.seq)).toEqual([1, 2, 3, 4]);

@@ -5,11 +5,11 @@
  *
  * Message text reaches the store already sealed (see `MessageSealer`); ids, times and `seq` stay clear for indexing.
  */
-import type { Role } from "@therapy-chat/protocol";
+import type { Role } from '@therapy-chat/protocol';
 
-export type ConversationKind = "appointment" | "thread";
-export type AppointmentStatus = "scheduled" | "waiting" | "live" | "ended";
-export type CaseStatus = "active" | "discharged";
+export type ConversationKind = 'appointment' | 'thread';
+export type AppointmentStatus = 'scheduled' | 'waiting' | 'live' | 'ended';
+export type CaseStatus = 'active' | 'discharged';
 
 export interface ConversationInfo {
   readonly id: string;
@@ -46,26 +46,21 @@ export interface AppendRequest {
 }
 
 export type AppendOutcome =
-  | { readonly kind: "stored"; readonly message: StoredMessage }
+  | { readonly kind: 'stored'; readonly message: StoredMessage }
   /** The same sender already stored this `clientMsgId` with the same text: the original is returned. */
-  | { readonly kind: "duplicate"; readonly message: StoredMessage }
+  | { readonly kind: 'duplicate'; readonly message: StoredMessage }
   /** The same sender already stored this `clientMsgId` with a different text. Nothing stored. */
-  | { readonly kind: "mismatch" }
+  | { readonly kind: 'mismatch' }
   /** The conversation accepts no new messages. Nothing stored. */
-  | { readonly kind: "closed" }
-  | { readonly kind: "not-found" };
+  | { readonly kind: 'closed' }
+  | { readonly kind: 'not-found' };
 
 /**
  * Seals and opens message text. The store calls it inside its transaction, once it knows the `seq`, because the
  * ciphertext is bound to its conversation and seq. Both calls are synchronous: the data key is loaded beforehand.
  */
 export interface MessageSealer {
-  seal(
-    caseId: string,
-    conv: string,
-    seq: number,
-    text: string,
-  ): { keyId: string; ciphertext: Buffer };
+  seal(caseId: string, conv: string, seq: number, text: string): { keyId: string; ciphertext: Buffer };
   open(message: StoredMessage): string;
 }
 
@@ -101,7 +96,7 @@ export interface NewAppointment {
 
 /** The store failed in a way that may pass (busy, disconnected): the caller answers `UNAVAILABLE`. */
 export class StoreUnavailableError extends Error {
-  override readonly name = "StoreUnavailableError";
+  override readonly name = 'StoreUnavailableError';
 }
 
 export interface Store {
@@ -117,22 +112,11 @@ export interface Store {
    * the order of the requests. Resolves only after the transaction is durably committed; on failure nothing of the
    * batch is stored.
    */
-  append(
-    batch: readonly AppendRequest[],
-    sealer: MessageSealer,
-  ): Promise<AppendOutcome[]>;
+  append(batch: readonly AppendRequest[], sealer: MessageSealer): Promise<AppendOutcome[]>;
   /** Messages with `seq > afterSeq`, oldest first, at most `limit`. */
-  messagesAfter(
-    conv: string,
-    afterSeq: number,
-    limit: number,
-  ): Promise<StoredMessage[]>;
+  messagesAfter(conv: string, afterSeq: number, limit: number): Promise<StoredMessage[]>;
   /** The newest `limit` messages with `seq < beforeSeq` (all, without it), oldest first. */
-  messagesBefore(
-    conv: string,
-    beforeSeq: number | undefined,
-    limit: number,
-  ): Promise<StoredMessage[]>;
+  messagesBefore(conv: string, beforeSeq: number | undefined, limit: number): Promise<StoredMessage[]>;
 
   dataKeysForCase(caseId: string): Promise<DataKeyRecord[]>;
   insertDataKey(key: DataKeyRecord): Promise<void>;
@@ -140,11 +124,7 @@ export interface Store {
   createUser(user: NewUser): Promise<void>;
   createCase(c: NewCase): Promise<void>;
   createAppointment(a: NewAppointment): Promise<void>;
-  setAppointmentStatus(
-    id: string,
-    status: AppointmentStatus,
-    at: number,
-  ): Promise<void>;
+  setAppointmentStatus(id: string, status: AppointmentStatus, at: number): Promise<void>;
 }
 
 /**
@@ -153,6 +133,6 @@ export interface Store {
  * appointment ends while a message is in flight.
  */
 export function conversationAcceptsMessages(info: ConversationInfo): boolean {
-  if (info.kind === "appointment") return info.appointmentStatus !== "ended";
-  return info.caseStatus === "active";
+  if (info.kind === 'appointment') return info.appointmentStatus !== 'ended';
+  return info.caseStatus === 'active';
 }

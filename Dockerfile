@@ -31,10 +31,20 @@ ENV npm_config_nodedir=/usr/local \
     npm_config_update_notifier=false
 WORKDIR /app
 COPY --from=manifests /out/ ./
-RUN npm ci
+# package-lock.json is written on machines whose registry lacks some other platforms' optional packages (rollup's
+# darwin/android/... binaries), so it omits them and `npm ci` rejects it as out of sync; `npm install` then installs the
+# same locked versions.
+RUN npm ci || { echo 'npm ci failed; retrying with npm install' >&2; npm install; }
 COPY . .
+# Build, drop dev dependencies, and drop better-sqlite3's sources and intermediate build files (about 25 MB): only
+# build/Release/better_sqlite3.node is loaded at run time.
 RUN npm run build \
- && npm prune --omit=dev
+ && npm prune --omit=dev \
+ && B=node_modules/better-sqlite3 \
+ && test -f "$B/build/Release/better_sqlite3.node" \
+ && find "$B/build" -mindepth 1 -maxdepth 1 ! -name Release -exec rm -rf {} + \
+ && find "$B/build/Release" -mindepth 1 -maxdepth 1 ! -name better_sqlite3.node -exec rm -rf {} + \
+ && rm -rf "$B/deps" "$B/src"
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { Packr, Unpackr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import {
@@ -16,6 +17,9 @@ import {
 import type { ChatMessage, ClientFrame, ClientFrameType, ServerFrame, ServerFrameType } from './frames.js';
 import { DEFAULT_LIMITS, MAX_REQUEST_ID } from './limits.js';
 import { validateClientFrame } from './validate.js';
+
+/** Runs of the one property-based test here; see fuzz.test.ts for FUZZ_RUNS. */
+const FUZZ_RUNS = Number(process.env.FUZZ_RUNS) > 0 ? Math.ceil(Number(process.env.FUZZ_RUNS)) : 200;
 
 // ---------------------------------------------------------------- fixtures
 
@@ -344,6 +348,23 @@ describe('msgpack output is plain msgpack', () => {
     },
   );
 
+  it('any JSON-like value, undefined members included, encodes to plain msgpack carrying what JSON carries', () => {
+    // Strings are well-formed Unicode here: a lone surrogate cannot be written as valid UTF-8 by any msgpack encoder,
+    // which is why validation rejects them in message text.
+    const value = fc.object({
+      key: fc.string({ unit: 'binary', maxLength: 8 }),
+      values: [fc.jsonValue({ maxDepth: 1, stringUnit: 'binary' }), fc.constant(undefined)],
+      maxDepth: 2,
+      maxKeys: 6,
+    });
+    fc.assert(
+      fc.property(value, (v) => {
+        expect(strictMsgpackDecode(msgpackCodec.encode(v) as Uint8Array)).toStrictEqual(jsonView(v));
+      }),
+      { numRuns: FUZZ_RUNS },
+    );
+  });
+
   it('integers 0x40–0x7f stay positive fixints, not msgpackr record references', () => {
     const bytes = msgpackCodec.encode({ n: 0x41, o: { n: 0x7f } }) as Uint8Array;
     expect(bytes.at(-1)).toBe(0x7f);
@@ -391,14 +412,34 @@ const msgpackBadInputs: [string, Uint8Array | string][] = [
   ['unknown extension (fixext4 type 0x10)', Uint8Array.from([0xd6, 0x10, 1, 2, 3, 4])],
   ['unknown extension (ext8 type 0x20)', Uint8Array.from([0xc7, 0x03, 0x20, 1, 2, 3])],
   ['unknown extension (negative type -2)', Uint8Array.from([0xd4, 0xfe, 0x00])],
-  ['unknown extension inside a frame', concat([0x82, 0xa4], new TextEncoder().encode('type'), [0xa4], new TextEncoder().encode('ping'), [0xa1, 0x78, 0xd4, 0x05, 0x00])],
+  [
+    'unknown extension inside a frame',
+    concat(
+      [0x82, 0xa4],
+      new TextEncoder().encode('type'),
+      [0xa4],
+      new TextEncoder().encode('ping'),
+      [0xa1, 0x78, 0xd4, 0x05, 0x00],
+    ),
+  ],
   ['structured-clone reference extension', Uint8Array.from([0xd6, 0x70, 0, 0, 0, 1])],
   ['extension payload running past the end', Uint8Array.from([0xc7, 0x10, 0x01, 1, 2])],
   ['never-used byte 0xc1 followed by data', Uint8Array.from([0xc1, 0xc0])],
   ['50,000 nested fixarrays', concat(repeat([0x91], 50_000), [0xc0])],
   ['30,000 nested fixmaps', concat(repeat([0x81, 0xa1, 0x61], 30_000), [0xc0])],
   ['30,000 nested array16', concat(repeat([0xdc, 0x00, 0x01], 30_000), [0xc0])],
-  ['a frame holding 40,000 nested arrays', concat([0x82, 0xa4], new TextEncoder().encode('type'), [0xa4], new TextEncoder().encode('ping'), [0xa1, 0x78], repeat([0x91], 40_000), [0xc0])],
+  [
+    'a frame holding 40,000 nested arrays',
+    concat(
+      [0x82, 0xa4],
+      new TextEncoder().encode('type'),
+      [0xa4],
+      new TextEncoder().encode('ping'),
+      [0xa1, 0x78],
+      repeat([0x91], 40_000),
+      [0xc0],
+    ),
+  ],
   ['a text (string) frame', '{"type":"ping"}'],
   ['a text frame holding what would be valid msgpack bytes', '\u0090'],
 ];
@@ -414,7 +455,10 @@ const jsonBadInputs: [string, Uint8Array | string][] = [
   ['overlong UTF-8 encoding of "/"', Uint8Array.from([0x22, 0xc0, 0xaf, 0x22])],
   ['CESU-8 encoded surrogate', Uint8Array.from([0x22, 0xed, 0xa0, 0x80, 0x22])],
   ['UTF-8 sequence cut at the end', concat(new TextEncoder().encode('"😀'), []).slice(0, -1)],
-  ['a JSON frame with invalid UTF-8 inside a string', concat(new TextEncoder().encode('{"type":"ping","x":"'), [0xfe], new TextEncoder().encode('"}'))],
+  [
+    'a JSON frame with invalid UTF-8 inside a string',
+    concat(new TextEncoder().encode('{"type":"ping","x":"'), [0xfe], new TextEncoder().encode('"}')),
+  ],
   ['single quotes', "{'type':'ping'}"],
   ['NaN literal', '{"type":"ping","id":NaN}'],
 ];
@@ -485,8 +529,26 @@ describe('decode errors', () => {
     expect(jsonCodec.decode(` ${probeText}\n\t `)).toStrictEqual(probe);
   });
 
+  it('DecodeError messages are well-formed Unicode (the server sends them back in BAD_FRAME errors)', () => {
+    const lone = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+    const emojiFrame = msgpackCodec.encode({ type: 'send', text: '😀'.repeat(80) }) as Uint8Array;
+    const cases: [Codec, Uint8Array | string][] = [
+      [msgpackCodec, concat(emojiFrame, [0xc0])], // msgpackr quotes the start of what it read, cut at 100 units
+      [jsonCodec, 'x\uD800'], // V8 quotes the JSON text
+      [jsonCodec, `${'😀'.repeat(50)}x`],
+      [jsonCodec, 'tru\uDC00'],
+    ];
+    for (const [codec, input] of cases) {
+      const err = expectDecodeError(codec, input);
+      expect(lone.test(err.message), err.message).toBe(false);
+    }
+  });
+
   it('the DecodeError message does not carry an unbounded copy of the input', () => {
-    const err = expectDecodeError(msgpackCodec, concat(msgpackCodec.encode({ t: 'x'.repeat(10_000) }) as Uint8Array, [0xc0]));
+    const err = expectDecodeError(
+      msgpackCodec,
+      concat(msgpackCodec.encode({ t: 'x'.repeat(10_000) }) as Uint8Array, [0xc0]),
+    );
     expect(err.message.length).toBeLessThan(300);
   });
 });
@@ -504,6 +566,53 @@ describe('msgpack decoding of hostile maps', () => {
     expect(decoded.polluted).toBeUndefined();
     expect(validateClientFrame(decoded)).toStrictEqual({ ok: true, frame: { type: 'ping', id: 3 } });
   });
+
+  // msgpackr's own encodings (records, bundled strings, its extension types) are not plain msgpack. Whether the
+  // decoder refuses them or reads them, the frame that comes out must validate like any other.
+  const msgpackrOptions = [
+    { useRecords: true },
+    { useRecords: false, moreTypes: true },
+    { useRecords: false, bundleStrings: true },
+    { structuredClone: true },
+    { useRecords: true, bundleStrings: true, moreTypes: true },
+  ];
+  const sendFrame = { type: 'send', id: 1, conv: 'c', clientMsgId: 'm', text: 'hi 😀' };
+  const extras = {
+    s: new Set([1]),
+    r: /a+/g,
+    e: new TypeError('x'),
+    d: new Date(0),
+    b: 10n ** 15n,
+    t: new Int16Array(2),
+    m: new Map([[1, 2]]),
+    u: undefined,
+  };
+  it.each(msgpackrOptions.map((o) => [JSON.stringify(o), o] as const))(
+    'a frame packed by msgpackr with %s decodes to that frame or is a DecodeError',
+    (_name, options) => {
+      for (const [value, expected] of [
+        [sendFrame, { ok: true, frame: sendFrame }],
+        [
+          { ...sendFrame, ...extras },
+          { ok: true, frame: sendFrame },
+        ],
+        [[sendFrame, sendFrame, sendFrame, sendFrame, sendFrame], { ok: false, code: 'BAD_FRAME' }],
+      ] as const) {
+        const bytes = new Packr(options).pack(value);
+        let decoded: unknown;
+        try {
+          decoded = msgpackCodec.decode(bytes);
+        } catch (err) {
+          expect(err).toBeInstanceOf(DecodeError);
+          continue;
+        }
+        const result = validateClientFrame(decoded);
+        if (expected.ok) expect(result).toStrictEqual(expected);
+        else expect(result).toMatchObject(expected);
+        expect(msgpackCodec.decode(probeBytes)).toStrictEqual(probe);
+      }
+    },
+  );
 
   it('maps decode to plain objects, not Map', () => {
     expect(msgpackCodec.decode(Uint8Array.from([0x81, 0xa1, 0x61, 0x01]))).toStrictEqual({ a: 1 });
@@ -543,7 +652,9 @@ describe('subprotocol negotiation', () => {
   it('only unknown subprotocols → undefined', () => {
     expect(negotiateSubprotocol(['chat'])).toBeUndefined();
     expect(negotiateSubprotocol([''])).toBeUndefined();
-    expect(negotiateSubprotocol(['therapy-chat.v1.MSGPACK', 'therapy-chat.v1.json ', 'therapy-chat.v2.msgpack'])).toBeUndefined();
+    expect(
+      negotiateSubprotocol(['therapy-chat.v1.MSGPACK', 'therapy-chat.v1.json ', 'therapy-chat.v2.msgpack']),
+    ).toBeUndefined();
   });
 
   it('accepts any iterable, once', () => {

@@ -53,7 +53,7 @@ export const msgpackCodec: Codec = {
   decode(data) {
     if (typeof data === 'string') throw new DecodeError('expected a binary frame for msgpack');
     try {
-      return packr.unpack(data);
+      return packr.unpack(data) as unknown;
     } catch (err) {
       throw new DecodeError(`not valid msgpack: ${describe(err)}`);
     }
@@ -101,7 +101,11 @@ export function negotiateSubprotocol(offered: Iterable<string>): Subprotocol | u
   return SUBPROTOCOLS.find((p) => set.has(p));
 }
 
+const LONE_SURROGATES = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+// The message goes back to the client in a BAD_FRAME error. msgpackr and V8 quote the input in theirs, and cutting it
+// may split a surrogate pair: replace lone surrogates, which msgpack would have to write as invalid UTF-8.
 function describe(err: unknown): string {
   const msg = err instanceof Error ? err.message : String(err);
-  return msg.length > 120 ? `${msg.slice(0, 120)}…` : msg;
+  return (msg.length > 120 ? `${msg.slice(0, 120)}…` : msg).replace(LONE_SURROGATES, '\uFFFD');
 }

@@ -79,7 +79,7 @@ export const ERROR_CODES = {
   },
   TOKEN_EXPIRED: {
     category: 'auth',
-    retryable: true,
+    retryable: false,
     description: 'The token has expired. Get a fresh one and send `auth` again.',
   },
   FORBIDDEN: {
@@ -100,12 +100,14 @@ export const ERROR_CODES = {
   RATE_LIMITED: {
     category: 'flow',
     retryable: true,
-    description: 'More frames per second than `framesPerSecond` allows. The frame was dropped; retry after `retryAfterMs`.',
+    description:
+      'More frames per second than `framesPerSecond` allows. The frame was dropped; retry after `retryAfterMs`.',
   },
   UNAVAILABLE: {
     category: 'server',
     retryable: true,
-    description: 'The store could not commit or read right now. Nothing was stored; resend with the same `clientMsgId`.',
+    description:
+      'The store could not commit or read right now. Nothing was stored; resend with the same `clientMsgId`.',
   },
   SHUTTING_DOWN: {
     category: 'server',
@@ -148,8 +150,10 @@ export interface CloseCodeInfo {
  * - `4100–4199` refresh the token, then reconnect.
  * - `4200–4299` reconnect with backoff.
  *
- * The standard codes 1000 (normal), 1001 (going away: server shutdown), 1006 (abnormal, no close frame),
- * 1009 (frame over the hard size cap) and 1011 (internal error) are also used, with the actions below.
+ * The standard codes 1000 (normal), 1001 (going away: server shutdown), 1009 (frame over the hard size cap) and
+ * 1011 (internal error) are also used, with the actions below. Other standard codes that say the client broke the
+ * WebSocket protocol (1002, 1003, 1007, 1008, 1010) mean stop: reconnecting would only break it again. Any other
+ * code, 1006 (the connection dropped without a close frame) included, means reconnect.
  */
 export const CLOSE_CODES = {
   NORMAL: { code: 1000, action: 'stop', description: 'Closed on request.' },
@@ -206,8 +210,11 @@ export const CLOSE_CODES = {
 export type CloseCodeName = keyof typeof CLOSE_CODES;
 
 /** What a client should do after a close with this code, including codes it does not know (by range). */
+const STANDARD_STOP_CODES = new Set([1002, 1003, 1007, 1008, 1010]);
+
 export function closeAction(code: number): CloseAction {
   for (const info of Object.values(CLOSE_CODES)) if (info.code === code) return info.action;
+  if (STANDARD_STOP_CODES.has(code)) return 'stop';
   if (code >= 4000 && code < 4100) return 'stop';
   if (code >= 4100 && code < 4200) return 'refresh-token';
   return 'reconnect';

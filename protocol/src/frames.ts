@@ -74,14 +74,7 @@ export interface PongFrame {
 }
 
 export type ClientFrame =
-  | AuthFrame
-  | JoinFrame
-  | LeaveFrame
-  | SendFrame
-  | TypingFrame
-  | HistoryFrame
-  | PingFrame
-  | PongFrame;
+  AuthFrame | JoinFrame | LeaveFrame | SendFrame | TypingFrame | HistoryFrame | PingFrame | PongFrame;
 
 export type ClientFrameType = ClientFrame['type'];
 

@@ -122,14 +122,29 @@ describe('valid frames', () => {
     );
     let printable = '';
     for (let c = 0x21; c <= 0x7e; c++) printable += String.fromCharCode(c);
-    for (const clientMsgId of [printable.slice(0, 64), printable.slice(64), 'x'.repeat(DEFAULT_LIMITS.maxClientMsgIdLength)]) {
+    for (const clientMsgId of [
+      printable.slice(0, 64),
+      printable.slice(64),
+      'x'.repeat(DEFAULT_LIMITS.maxClientMsgIdLength),
+    ]) {
       expectOk(
         { type: 'send', id: 1, conv: 'c', clientMsgId, text: 't' },
         { type: 'send', id: 1, conv: 'c', clientMsgId, text: 't' },
       );
     }
     // Text may hold any well-formed Unicode, control characters and whitespace included.
-    for (const text of [' ', '\n', '\u0000', '\uFEFF', '\u202E', 'e\u0301', '👩‍👩‍👧', '\uD83D\uDE00', '\uFFFF', '\u{10FFFF}']) {
+    for (const text of [
+      ' ',
+      '\n',
+      '\u0000',
+      '\uFEFF',
+      '\u202E',
+      'e\u0301',
+      '👩‍👩‍👧',
+      '\uD83D\uDE00',
+      '\uFFFF',
+      '\u{10FFFF}',
+    ]) {
       expectOk(
         { type: 'send', id: 1, conv: 'c', clientMsgId: 'm', text },
         { type: 'send', id: 1, conv: 'c', clientMsgId: 'm', text },
@@ -170,16 +185,13 @@ interface Case {
 }
 
 function requiredIdCases(type: ClientFrameType): Case[] {
-  const base = FULL[type] as Record<string, unknown>;
+  const base = FULL[type] as unknown as Record<string, unknown>;
   const { id: _id, ...withoutId } = base;
-  return [
-    { name: 'missing', frame: withoutId, field: 'id' },
-    ...optionalIdCases(type),
-  ];
+  return [{ name: 'missing', frame: withoutId, field: 'id' }, ...optionalIdCases(type)];
 }
 
 function optionalIdCases(type: ClientFrameType): Case[] {
-  const base = FULL[type] as Record<string, unknown>;
+  const base = FULL[type] as unknown as Record<string, unknown>;
   return [
     ...NOT_INTEGERS.map(([n, v]) => ({ name: n, frame: { ...base, id: v }, field: 'id' })),
     { name: 'negative', frame: { ...base, id: -1 }, field: 'id' },
@@ -189,7 +201,7 @@ function optionalIdCases(type: ClientFrameType): Case[] {
 }
 
 function convCases(type: ClientFrameType): Case[] {
-  const base = FULL[type] as Record<string, unknown>;
+  const base = FULL[type] as unknown as Record<string, unknown>;
   const { conv: _conv, ...withoutConv } = base;
   const bad = ['a b', 'a/b', 'a.b', 'é', 'a\n', 'a\u0000', '..', 'a:b', 'c😀', ' c', 'c\u200B'];
   return [
@@ -237,7 +249,7 @@ const WRONG_FIELD_CASES: Record<ClientFrameType, Case[]> = {
     ...convCases('typing'),
     { name: 'missing', frame: { type: 'typing', conv: 'c' }, field: 'active' },
     ...[0, 1, 'true', 'false', null, {}, [], new Boolean(true)].map((active) => ({
-      name: `not a boolean: ${String(active)}`,
+      name: `not a boolean: ${JSON.stringify(active)}`,
       frame: { type: 'typing', conv: 'c', active },
       field: 'active',
     })),
@@ -251,7 +263,11 @@ const WRONG_FIELD_CASES: Record<ClientFrameType, Case[]> = {
     { name: 'unsafe integer', frame: { ...FULL.history, before: 2 ** 53 }, field: 'before' },
     ...NOT_INTEGERS.map(([n, v]) => ({ name: n, frame: { ...FULL.history, limit: v }, field: 'limit' })),
     { name: 'zero', frame: { ...FULL.history, limit: 0 }, field: 'limit' },
-    { name: 'above maxHistoryPage', frame: { ...FULL.history, limit: DEFAULT_LIMITS.maxHistoryPage + 1 }, field: 'limit' },
+    {
+      name: 'above maxHistoryPage',
+      frame: { ...FULL.history, limit: DEFAULT_LIMITS.maxHistoryPage + 1 },
+      field: 'limit',
+    },
   ],
   ping: optionalIdCases('ping'),
   pong: optionalIdCases('pong'),
@@ -305,13 +321,20 @@ describe('message text', () => {
 
   it('exactly maxTextLength code points is accepted, one more is TEXT_TOO_LONG', () => {
     expect(send('a'.repeat(max)).ok).toBe(true);
-    expectError({ type: 'send', id: 1, conv: 'c', clientMsgId: 'm', text: 'a'.repeat(max + 1) }, 'TEXT_TOO_LONG', 'text');
+    expectError(
+      { type: 'send', id: 1, conv: 'c', clientMsgId: 'm', text: 'a'.repeat(max + 1) },
+      'TEXT_TOO_LONG',
+      'text',
+    );
   });
 
   it('counts code points, not UTF-16 units: maxTextLength astral emoji (2 units each) is accepted', () => {
     const emoji = '😀'.repeat(max);
     expect(emoji.length).toBe(2 * max);
-    expect(send(emoji)).toStrictEqual({ ok: true, frame: { type: 'send', id: 1, conv: 'c', clientMsgId: 'm', text: emoji } });
+    expect(send(emoji)).toStrictEqual({
+      ok: true,
+      frame: { type: 'send', id: 1, conv: 'c', clientMsgId: 'm', text: emoji },
+    });
     expect(send(`${emoji}😀`)).toMatchObject({ ok: false, code: 'TEXT_TOO_LONG' });
     expect(send(`${emoji}a`)).toMatchObject({ ok: false, code: 'TEXT_TOO_LONG' });
     expect(send(`a${'😀'.repeat(max - 1)}`).ok).toBe(true);
@@ -433,7 +456,7 @@ describe('prototype pollution', () => {
     );
     const result = validateClientFrame(input);
     expect(result).toStrictEqual({ ok: true, frame: { type: 'send', id: 1, conv: 'c', clientMsgId: 'm', text: 'hi' } });
-    const frame = (result as { frame: Record<string, unknown> }).frame;
+    const frame = (result as unknown as { frame: Record<string, unknown> }).frame;
     expect(Object.getPrototypeOf(frame)).toBe(Object.prototype);
     expect(frame.isAdmin).toBeUndefined();
     expect(Object.prototype.hasOwnProperty.call(frame, '__proto__')).toBe(false);
@@ -466,23 +489,41 @@ describe('custom limits', () => {
 
   it('maxClientMsgIdLength', () => {
     expect(send('abc', 't').ok).toBe(true);
-    const err = expectError({ type: 'send', id: 1, conv: 'c', clientMsgId: 'abcd', text: 't' }, 'INVALID_FIELD', 'clientMsgId', limits);
+    const err = expectError(
+      { type: 'send', id: 1, conv: 'c', clientMsgId: 'abcd', text: 't' },
+      'INVALID_FIELD',
+      'clientMsgId',
+      limits,
+    );
     expect(err.message).toContain('3');
   });
 
   it('maxHistoryPage', () => {
-    expectOk({ type: 'history', id: 1, conv: 'c', limit: 10 }, { type: 'history', id: 1, conv: 'c', limit: 10 }, limits);
+    expectOk(
+      { type: 'history', id: 1, conv: 'c', limit: 10 },
+      { type: 'history', id: 1, conv: 'c', limit: 10 },
+      limits,
+    );
     expectError({ type: 'history', id: 1, conv: 'c', limit: 11 }, 'INVALID_FIELD', 'limit', limits);
   });
 
   it('larger limits are honoured too', () => {
     const big: Limits = { ...DEFAULT_LIMITS, maxTextLength: 20_000, maxClientMsgIdLength: 128, maxHistoryPage: 500 };
-    expect(validateClientFrame({ type: 'send', id: 1, conv: 'c', clientMsgId: 'x'.repeat(128), text: 'a'.repeat(20_000) }, big).ok).toBe(true);
+    expect(
+      validateClientFrame(
+        { type: 'send', id: 1, conv: 'c', clientMsgId: 'x'.repeat(128), text: 'a'.repeat(20_000) },
+        big,
+      ).ok,
+    ).toBe(true);
     expect(validateClientFrame({ type: 'history', id: 1, conv: 'c', limit: 500 }, big).ok).toBe(true);
   });
 
   it('without limits, DEFAULT_LIMITS apply', () => {
-    expect(validateClientFrame({ type: 'history', id: 1, conv: 'c', limit: DEFAULT_LIMITS.maxHistoryPage }).ok).toBe(true);
-    expect(validateClientFrame({ type: 'history', id: 1, conv: 'c', limit: DEFAULT_LIMITS.maxHistoryPage + 1 }).ok).toBe(false);
+    expect(validateClientFrame({ type: 'history', id: 1, conv: 'c', limit: DEFAULT_LIMITS.maxHistoryPage }).ok).toBe(
+      true,
+    );
+    expect(
+      validateClientFrame({ type: 'history', id: 1, conv: 'c', limit: DEFAULT_LIMITS.maxHistoryPage + 1 }).ok,
+    ).toBe(false);
   });
 });

@@ -5,13 +5,7 @@
  */
 import type { ErrorCode } from './codes.js';
 import type { ClientFrame, ClientFrameType } from './frames.js';
-import {
-  DEFAULT_LIMITS,
-  type Limits,
-  MAX_CONVERSATION_ID_LENGTH,
-  MAX_REQUEST_ID,
-  MAX_TOKEN_LENGTH,
-} from './limits.js';
+import { DEFAULT_LIMITS, type Limits, MAX_CONVERSATION_ID_LENGTH, MAX_REQUEST_ID, MAX_TOKEN_LENGTH } from './limits.js';
 
 export type ValidationResult =
   | { readonly ok: true; readonly frame: ClientFrame }
@@ -134,7 +128,10 @@ export function validateClientFrame(value: unknown, limits: Limits = DEFAULT_LIM
   const type = own(value, 'type');
   if (typeof type !== 'string') return { ok: false, code: 'BAD_FRAME', message: 'a frame must have a string `type`' };
   const rawId = own(value, 'id');
-  const id = typeof rawId === 'number' && Number.isSafeInteger(rawId) && rawId >= 0 && rawId <= MAX_REQUEST_ID ? rawId : undefined;
+  const id =
+    typeof rawId === 'number' && Number.isSafeInteger(rawId) && rawId >= 0 && rawId <= MAX_REQUEST_ID
+      ? rawId
+      : undefined;
   if (!Object.prototype.hasOwnProperty.call(PARSERS, type)) {
     // The message is sent back to the client: cutting the type may split a surrogate pair, and the type may hold lone
     // surrogates, which msgpack would have to write as invalid UTF-8. Replace them.

@@ -18,7 +18,8 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'verbose' }, /LOG_LEVEL="verbose" is invalid: expected one of fatal, error/],
     [{ HOST: ' 0.0.0.0' }, /HOST=" 0.0.0.0" is invalid/],
     [{ MAX_OUTBOUND_BYTES: '70000', MAX_FRAME_BYTES: '65536' }, /MAX_OUTBOUND_BYTES=70000 is invalid: it must be at least twice MAX_FRAME_BYTES/],
-    [{ REDIS_URL: 'redis://127.0.0.1' }, /REDIS_URL is set/],
+    [{ REDIS_URL: 'http://127.0.0.1' }, /REDIS_URL has scheme http: but must be redis: or rediss:/],
+    [{ DATABASE_URL: 'not a url' }, /DATABASE_URL is not a valid URL/],
   ])('rejects %o naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

@@ -25,6 +25,12 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   readonly tokenIssuer: string;
   readonly tokenAudience: string;
+  /** PostgreSQL instead of SQLite, when set. */
+  readonly databaseUrl: string | undefined;
+  readonly databasePoolSize: number;
+  /** The Redis bus instead of the in-process one, when set. */
+  readonly redisUrl: string | undefined;
+  readonly redisSharded: boolean;
 }
 
 export class ConfigError extends Error {
@@ -46,21 +52,35 @@ function intVar(env: Env, name: string, def: number, min: number, max: number): 
 function strVar(env: Env, name: string, def: string): string {
   const raw = env[name];
   if (raw === undefined || raw === '') return def;
-  if (raw.trim() !== raw) throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid: leading or trailing spaces`);
+  if (raw.trim() !== raw)
+    throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid: leading or trailing spaces`);
   return raw;
 }
 
-/** Variables that later versions will read; refusing them now keeps an operator from believing they took effect. */
-const NOT_YET_SUPPORTED = ['DATABASE_URL', 'REDIS_URL'] as const;
+function urlVar(env: Env, name: string, protocols: readonly string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} is not a valid URL: expected ${protocols.map((p) => `${p}//…`).join(' or ')}`);
+  }
+  if (!protocols.includes(url.protocol)) {
+    throw new ConfigError(`${name} has scheme ${url.protocol} but must be ${protocols.join(' or ')}`);
+  }
+  return raw;
+}
+
+function boolVar(env: Env, name: string, def: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(`${name}=${JSON.stringify(raw)} is invalid: expected true or false`);
+}
 
 export function loadConfig(env: Env = process.env): Config {
-  for (const name of NOT_YET_SUPPORTED) {
-    if (env[name]) {
-      throw new ConfigError(
-        `${name} is set, but this version runs only on the embedded defaults (SQLite in DATA_DIR, in-process bus); unset it`,
-      );
-    }
-  }
   const logLevel = strVar(env, 'LOG_LEVEL', 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL=${JSON.stringify(logLevel)} is invalid: expected one of ${LOG_LEVELS.join(', ')}`);
@@ -107,5 +127,9 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutMs: intVar(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     tokenIssuer: strVar(env, 'TOKEN_ISSUER', 'therapy-chat'),
     tokenAudience: strVar(env, 'TOKEN_AUDIENCE', 'therapy-chat'),
+    databaseUrl: urlVar(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    databasePoolSize: intVar(env, 'DATABASE_POOL_SIZE', 10, 1, 1000),
+    redisUrl: urlVar(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    redisSharded: boolVar(env, 'REDIS_SHARDED', false),
   };
 }

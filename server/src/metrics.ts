@@ -45,6 +45,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly busPublishFailures = new Counter({
+    name: 'tc_bus_publish_failures_total',
+    help: 'Events the bus could not publish (Redis down); receivers recover the messages from the store',
+    registers: [this.registry],
+  });
+
   constructor() {
     // Includes nodejs_eventloop_lag_seconds, process CPU and memory.
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 20 });

@@ -18,7 +18,9 @@ import type { KeyProvider } from './crypto/key-provider.js';
 import { buildHttpApp } from './http/app.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
+import { PostgresStore } from './store/postgres-store.js';
 import { SqliteStore } from './store/sqlite-store.js';
+import { RedisBus } from './bus/redis-bus.js';
 import type { Store } from './store/store.js';
 import type { Transport } from './transport/transport.js';
 import { WsTransport } from './transport/ws-transport.js';
@@ -34,6 +36,19 @@ export interface ServerOverrides {
   readonly bus?: Bus;
   readonly transport?: Transport;
   readonly now?: () => number;
+}
+
+/** The store the config selects: PostgreSQL when DATABASE_URL is set, else SQLite in DATA_DIR. */
+export function createStore(config: Config): Store {
+  if (config.databaseUrl)
+    return new PostgresStore({ connectionString: config.databaseUrl, poolSize: config.databasePoolSize });
+  return new SqliteStore({ dataDir: config.dataDir, busyTimeoutMs: config.sqliteBusyTimeoutMs });
+}
+
+/** The bus the config selects: Redis when REDIS_URL is set, else in-process. */
+export function createBus(config: Config, log: Logger, onPublishError?: () => void): Bus {
+  if (config.redisUrl) return new RedisBus({ url: config.redisUrl, sharded: config.redisSharded, log, onPublishError });
+  return new MemoryBus();
 }
 
 export class TherapyChatServer {
@@ -53,9 +68,10 @@ export class TherapyChatServer {
   static async create(config: Config, overrides: ServerOverrides = {}): Promise<TherapyChatServer> {
     const log = overrides.logger ?? createLogger(config.logLevel);
     const metrics = new Metrics();
-    const store = overrides.store ?? new SqliteStore({ dataDir: config.dataDir, busyTimeoutMs: config.sqliteBusyTimeoutMs });
+    const store = overrides.store ?? createStore(config);
     await store.migrate();
-    const provider = overrides.keyProvider ?? FileKeyProvider.openOrCreate(config.dataDir, log.child({ module: 'keys' }));
+    const provider =
+      overrides.keyProvider ?? FileKeyProvider.openOrCreate(config.dataDir, log.child({ module: 'keys' }));
     const keys = new DataKeyRing(store, provider);
     const authenticator =
       overrides.authenticator ??
@@ -64,7 +80,17 @@ export class TherapyChatServer {
         issuer: config.tokenIssuer,
         audience: config.tokenAudience,
       });
-    const bus = overrides.bus ?? new MemoryBus();
+    const metricsRef = metrics;
+    const bus =
+      overrides.bus ??
+      createBus(config, log.child({ module: 'bus' }), () => metricsRef.busPublishFailures.inc());
+    log.info(
+      {
+        store: config.databaseUrl ? 'postgres' : 'sqlite',
+        bus: config.redisUrl ? (config.redisSharded ? 'redis-sharded' : 'redis') : 'memory',
+      },
+      'backends selected',
+    );
     const chat = new ChatService({
       config,
       log: log.child({ module: 'chat' }),
@@ -80,6 +106,7 @@ export class TherapyChatServer {
       metrics,
       readiness: async () => {
         if (chat.shuttingDown) throw new Error('shutting down');
+        if (!bus.healthy) throw new Error('bus (Redis) unreachable');
         await store.ping();
       },
     });

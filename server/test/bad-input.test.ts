@@ -49,7 +49,11 @@ class World {
   }
 
   /** A connection authenticated with `token` (and joined to `conv`, if given). */
-  async connect(token: string, conv?: string, subprotocol: Subprotocol | null = MSGPACK_SUBPROTOCOL): Promise<TestClient> {
+  async connect(
+    token: string,
+    conv?: string,
+    subprotocol: Subprotocol | null = MSGPACK_SUBPROTOCOL,
+  ): Promise<TestClient> {
     const c = await this.open(subprotocol);
     expect(await c.auth(token)).toMatchObject({ type: 'welcome' });
     if (conv !== undefined) expect(await c.join(conv)).toMatchObject({ type: 'joined', conv });
@@ -97,7 +101,9 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     promise.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms))),
+    new Promise<T>(
+      (_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)),
+    ),
   ]);
 }
 
@@ -252,7 +258,7 @@ describe('bad input against a server with default limits', () => {
       expect(await errorForRequest(bad, { type: 'welcome' })).toMatchObject({ code: 'UNKNOWN_TYPE' });
       expect(await errorForRequest(bad, { type: 'ack', conv: s.conv })).toMatchObject({ code: 'UNKNOWN_TYPE' });
       // Without a usable id, the error carries none.
-      const noId = await errorFor(bad, msgpackCodec.encode({ type: 'frobnicate', id: 'seven' }) as Uint8Array);
+      const noId = await errorFor(bad, msgpackCodec.encode({ type: 'frobnicate', id: 'seven' }));
       expect(noId.code).toBe('UNKNOWN_TYPE');
       expect(noId.id).toBeUndefined();
       await expectOpen(bad);
@@ -266,28 +272,40 @@ describe('bad input against a server with default limits', () => {
       await world.stillChatting(p);
     });
 
-    const wrongTypes: [string, (conv: string) => Record<string, unknown>, string, boolean][] = [
-      ['join with a numeric conv', () => ({ type: 'join', conv: 42 }), 'conv', true],
-      ['join with a conv of forbidden characters', () => ({ type: 'join', conv: 'a b/c' }), 'conv', true],
-      ['join with a negative since', (conv) => ({ type: 'join', conv, since: -1 }), 'since', true],
-      ['join with a string since', (conv) => ({ type: 'join', conv, since: '3' }), 'since', true],
-      ['leave with conv null', () => ({ type: 'leave', conv: null }), 'conv', true],
-      ['send with a numeric text', (conv) => ({ type: 'send', conv, clientMsgId: 'x1', text: 42 }), 'text', true],
-      ['send with an empty text', (conv) => ({ type: 'send', conv, clientMsgId: 'x1', text: '' }), 'text', true],
-      ['send with an array clientMsgId', (conv) => ({ type: 'send', conv, clientMsgId: ['x'], text: 'hi' }), 'clientMsgId', true],
-      ['send with a clientMsgId holding a space', (conv) => ({ type: 'send', conv, clientMsgId: 'a b', text: 'hi' }), 'clientMsgId', true],
-      ['send with a 65-character clientMsgId', (conv) => ({ type: 'send', conv, clientMsgId: 'x'.repeat(65), text: 'hi' }), 'clientMsgId', true],
-      ['history with a limit over the page size', (conv) => ({ type: 'history', conv, limit: 100_000 }), 'limit', true],
-      ['history with a fractional before', (conv) => ({ type: 'history', conv, before: 1.5 }), 'before', true],
-      ['auth with a numeric token', () => ({ type: 'auth', token: 12345 }), 'token', true],
+    const wrongTypes: [string, (conv: string) => Record<string, unknown>, string][] = [
+      ['join with a numeric conv', () => ({ type: 'join', conv: 42 }), 'conv'],
+      ['join with a conv of forbidden characters', () => ({ type: 'join', conv: 'a b/c' }), 'conv'],
+      ['join with a negative since', (conv) => ({ type: 'join', conv, since: -1 }), 'since'],
+      ['join with a string since', (conv) => ({ type: 'join', conv, since: '3' }), 'since'],
+      ['leave with conv null', () => ({ type: 'leave', conv: null }), 'conv'],
+      ['send with a numeric text', (conv) => ({ type: 'send', conv, clientMsgId: 'x1', text: 42 }), 'text'],
+      ['send with an empty text', (conv) => ({ type: 'send', conv, clientMsgId: 'x1', text: '' }), 'text'],
+      [
+        'send with an array clientMsgId',
+        (conv) => ({ type: 'send', conv, clientMsgId: ['x'], text: 'hi' }),
+        'clientMsgId',
+      ],
+      [
+        'send with a clientMsgId holding a space',
+        (conv) => ({ type: 'send', conv, clientMsgId: 'a b', text: 'hi' }),
+        'clientMsgId',
+      ],
+      [
+        'send with a 65-character clientMsgId',
+        (conv) => ({ type: 'send', conv, clientMsgId: 'x'.repeat(65), text: 'hi' }),
+        'clientMsgId',
+      ],
+      ['history with a limit over the page size', (conv) => ({ type: 'history', conv, limit: 100_000 }), 'limit'],
+      ['history with a fractional before', (conv) => ({ type: 'history', conv, before: 1.5 }), 'before'],
+      ['auth with a numeric token', () => ({ type: 'auth', token: 12345 }), 'token'],
     ];
 
-    it.each(wrongTypes)('%s → INVALID_FIELD naming `%s`', async (_name, build, field, withId) => {
+    it.each(wrongTypes)('%s → INVALID_FIELD naming `%s`', async (_name, build, field) => {
       const bad = await world.connect(s.patientToken, s.conv);
       const err = await errorForRequest(bad, build(s.conv));
       expect(err.code).toBe('INVALID_FIELD');
       expect(err.message).toContain(`\`${field}\``);
-      if (withId) expect(typeof err.id).toBe('number');
+      expect(typeof err.id).toBe('number');
       await expectOpen(bad);
       await world.stillChatting(p);
     });
@@ -295,12 +313,15 @@ describe('bad input against a server with default limits', () => {
     it('frames with a wrong request id or no request id → INVALID_FIELD naming `id`, with no id in the reply', async () => {
       const bad = await world.connect(s.patientToken, s.conv);
       for (const id of ['1', -1, 2 ** 31, 1.5, null]) {
-        const err = await errorFor(bad, msgpackCodec.encode({ type: 'join', id, conv: s.conv }) as Uint8Array);
+        const err = await errorFor(bad, msgpackCodec.encode({ type: 'join', id, conv: s.conv }));
         expect(err).toMatchObject({ code: 'INVALID_FIELD' });
         expect(err.message).toContain('`id`');
         expect(err.id).toBeUndefined();
       }
-      const missing = await errorFor(bad, msgpackCodec.encode({ type: 'send', conv: s.conv, clientMsgId: 'a', text: 'b' }) as Uint8Array);
+      const missing = await errorFor(
+        bad,
+        msgpackCodec.encode({ type: 'send', conv: s.conv, clientMsgId: 'a', text: 'b' }),
+      );
       expect(missing.message).toContain('`id`');
       await expectOpen(bad);
       await world.stillChatting(p);
@@ -308,7 +329,7 @@ describe('bad input against a server with default limits', () => {
 
     it('typing with a non-boolean active → INVALID_FIELD naming `active`', async () => {
       const bad = await world.connect(s.patientToken, s.conv);
-      const err = await errorFor(bad, msgpackCodec.encode({ type: 'typing', conv: s.conv, active: 'yes' }) as Uint8Array);
+      const err = await errorFor(bad, msgpackCodec.encode({ type: 'typing', conv: s.conv, active: 'yes' }));
       expect(err).toMatchObject({ code: 'INVALID_FIELD' });
       expect(err.message).toContain('`active`');
       await expectOpen(bad);
@@ -317,7 +338,10 @@ describe('bad input against a server with default limits', () => {
 
     it('a text with a lone surrogate (JSON subprotocol) → INVALID_FIELD naming `text`', async () => {
       const bad = await world.connect(s.patientToken, s.conv, JSON_SUBPROTOCOL);
-      const err = await errorFor(bad, `{"type":"send","id":9,"conv":"${s.conv}","clientMsgId":"ls-1","text":"a\\ud800b"}`);
+      const err = await errorFor(
+        bad,
+        `{"type":"send","id":9,"conv":"${s.conv}","clientMsgId":"ls-1","text":"a\\ud800b"}`,
+      );
       expect(err).toMatchObject({ code: 'INVALID_FIELD', id: 9 });
       expect(err.message).toContain('`text`');
       await expectOpen(bad);
@@ -341,7 +365,7 @@ describe('bad input against a server with default limits', () => {
     it('a frame of exactly maxFrameBytes is processed; one byte more → FRAME_TOO_LARGE and the connection stays open', async () => {
       const bad = await world.connect(s.patientToken, s.conv);
       bad.sendRaw(pingOfSize(71, max));
-      expect(await bad.waitFor((f) => f.id === 71)).toMatchObject({ type: 'pong', id: 71 });
+      expect(await bad.waitFor((f) => 'id' in f && f.id === 71)).toMatchObject({ type: 'pong', id: 71 });
 
       const from = bad.frames.length;
       const err = await errorFor(bad, pingOfSize(72, max + 1));
@@ -384,7 +408,12 @@ describe('bad input against a server with default limits', () => {
       const got = await p.therapist.waitForSeq(s.conv, ack.seq);
       expect(got.text).toBe(astral);
       // One code point more is too long.
-      const over = await errorForRequest(bad, { type: 'send', conv: s.conv, clientMsgId: 'long-3', text: astral + 'a' });
+      const over = await errorForRequest(bad, {
+        type: 'send',
+        conv: s.conv,
+        clientMsgId: 'long-3',
+        text: astral + 'a',
+      });
       expect(over.code).toBe('TEXT_TOO_LONG');
       await expectOpen(bad);
       await world.stillChatting(p);
@@ -410,7 +439,11 @@ describe('bad input against a server with default limits', () => {
       expect(page.messages.some((m) => m.clientMsgId === 'sneaky')).toBe(false);
     });
 
-    async function expectRefused(token: string, code: ErrorCode = 'INVALID_TOKEN', close = CLOSE_CODES.UNAUTHENTICATED.code) {
+    async function expectRefused(
+      token: string,
+      code: ErrorCode = 'INVALID_TOKEN',
+      close: number = CLOSE_CODES.UNAUTHENTICATED.code,
+    ) {
       const bad = await world.open();
       const reply = await bad.auth(token);
       expect(reply).toMatchObject({ type: 'error', code });
@@ -475,7 +508,9 @@ describe('bad input against a server with default limits', () => {
 
     it('a token that expires mid-session → close 4101', async () => {
       const bad = await world.open();
-      const welcome = (await bad.auth(await mintToken(ts.dataDir, s.patientId, 'patient', { ttlSeconds: 2 }))) as WelcomeFrame;
+      const welcome = (await bad.auth(
+        await mintToken(ts.dataDir, s.patientId, 'patient', { ttlSeconds: 2 }),
+      )) as WelcomeFrame;
       expect(welcome.type).toBe('welcome');
       expect(welcome.expiresAt).toBeLessThanOrEqual(Date.now() + 2000);
       expect(await bad.join(s.conv)).toMatchObject({ type: 'joined' });
@@ -509,6 +544,33 @@ describe('bad input against a server with default limits', () => {
       await world.stillChatting(p);
     });
 
+    // BUG: the verifier accepts a token up to 5 s past its `exp` (jose `clockTolerance`, server/src/auth/
+    // jwt-authenticator.ts:27), but ClientConnection.onAuth (server/src/chat/connection.ts:152-154) then installs it as
+    // the principal and armExpiry (connection.ts:169-172) finds `expiresAt` already past and closes at once with 4101.
+    // So a refresh with a token that expired a moment ago closes a connection whose current token is still valid
+    // for an hour, and its auth request gets no reply at all; a token expired 60 s ago, by contrast, is answered
+    // with TOKEN_EXPIRED and the connection keeps going. Expected: the same TOKEN_EXPIRED answer (with the request
+    // id) and an open connection, as for any refresh that is refused. Change `it.fails` to `it` once it is fixed.
+    it.fails(
+      'a refresh with a token just past its expiry (inside the clock tolerance) does not close a valid connection',
+      async () => {
+        const bad = await world.connect(s.patientToken, s.conv);
+        const stale = await mintToken(ts.dataDir, s.patientId, 'patient', { ttlSeconds: -2 });
+        const reply = await bad.request({ type: 'auth', token: stale }, 2000).catch(() => undefined);
+        expect(reply).toMatchObject({ type: 'error', code: 'TOKEN_EXPIRED' });
+        await expectOpen(bad);
+      },
+    );
+
+    it('a refresh with a token expired beyond the tolerance → TOKEN_EXPIRED, the connection keeps its valid token', async () => {
+      const bad = await world.connect(s.patientToken, s.conv);
+      const stale = await mintToken(ts.dataDir, s.patientId, 'patient', { ttlSeconds: -60 });
+      expect(await errorForRequest(bad, { type: 'auth', token: stale })).toMatchObject({ code: 'TOKEN_EXPIRED' });
+      await expectOpen(bad);
+      expect(await bad.sendText(s.conv, 'after a stale refresh')).toMatchObject({ type: 'ack' });
+      await world.stillChatting(p);
+    });
+
     it('a refresh auth with an invalid token → INVALID_TOKEN, the connection stays open', async () => {
       const bad = await world.connect(s.patientToken, s.conv);
       expect(await errorForRequest(bad, { type: 'auth', token: 'garbage' })).toMatchObject({ code: 'INVALID_TOKEN' });
@@ -539,14 +601,22 @@ describe('bad input against a server with default limits', () => {
 
     it('joining an unknown conversation → NOT_FOUND', async () => {
       const bad = await world.connect(s.patientToken);
-      expect(await bad.join('cv_does_not_exist')).toMatchObject({ type: 'error', code: 'NOT_FOUND', conv: 'cv_does_not_exist' });
+      expect(await bad.join('cv_does_not_exist')).toMatchObject({
+        type: 'error',
+        code: 'NOT_FOUND',
+        conv: 'cv_does_not_exist',
+      });
       await expectOpen(bad);
       await world.stillChatting(p);
     });
 
     it('sending, leaving or reading history before joining → NOT_JOINED', async () => {
       const bad = await world.connect(s.patientToken);
-      expect(await bad.sendText(s.conv, 'too early')).toMatchObject({ type: 'error', code: 'NOT_JOINED', conv: s.conv });
+      expect(await bad.sendText(s.conv, 'too early')).toMatchObject({
+        type: 'error',
+        code: 'NOT_JOINED',
+        conv: s.conv,
+      });
       expect(await bad.request({ type: 'leave', conv: s.conv })).toMatchObject({ type: 'error', code: 'NOT_JOINED' });
       expect(await bad.request({ type: 'history', conv: s.conv })).toMatchObject({ type: 'error', code: 'NOT_JOINED' });
       await expectOpen(bad);
@@ -588,7 +658,11 @@ describe('bad input against a server with default limits', () => {
       const first = (await bad.sendText(s.conv, 'the original words', 'dup-1')) as AckFrame;
       expect(first.type).toBe('ack');
       // The same text again is an idempotent resend: the same ack.
-      expect(await bad.sendText(s.conv, 'the original words', 'dup-1')).toMatchObject({ type: 'ack', seq: first.seq, ts: first.ts });
+      expect(await bad.sendText(s.conv, 'the original words', 'dup-1')).toMatchObject({
+        type: 'ack',
+        seq: first.seq,
+        ts: first.ts,
+      });
       expect(await bad.sendText(s.conv, 'different words', 'dup-1')).toMatchObject({
         type: 'error',
         code: 'CLIENT_MSG_ID_REUSED',
@@ -599,7 +673,9 @@ describe('bad input against a server with default limits', () => {
 
       const page = (await bad.request({ type: 'history', conv: s.conv })) as HistoryPageFrame;
       const stored = page.messages.filter((m) => m.clientMsgId === 'dup-1');
-      expect(stored).toEqual([expect.objectContaining({ seq: first.seq, text: 'the original words', from: s.patientId })]);
+      expect(stored).toEqual([
+        expect.objectContaining({ seq: first.seq, text: 'the original words', from: s.patientId }),
+      ]);
       expect(p.therapist.messages(s.conv).filter((m) => m.clientMsgId === 'dup-1')).toHaveLength(1);
     });
 
@@ -717,6 +793,39 @@ describe('flooding past the rate limit', () => {
     const bad = await world.open();
     for (let i = 0; i < 50; i++) bad.sendRaw(new Uint8Array([0xc1]));
     expect((await closedWithin(bad)).code).toBe(CLOSE_CODES.FLOODING.code);
+    await world.stillChatting(p);
+  });
+});
+
+// ------------------------------------------------------------------------------------------------ history page size
+
+describe('a server configured with a small history page', () => {
+  let world: World;
+  let ts: TestServer;
+  let s: Session;
+
+  beforeAll(async () => {
+    ts = await startServer({ MAX_HISTORY_PAGE: '5' });
+    world = new World(ts);
+    s = await ts.seed();
+  });
+  afterAll(async () => {
+    await world.closeAll();
+    await ts.stop();
+  });
+
+  it('a history limit over the configured page → INVALID_FIELD naming `limit`; pages are cut to the configured size', async () => {
+    const p = await world.pair(s);
+    const welcome = p.patient.frames.find((f): f is WelcomeFrame => f.type === 'welcome')!;
+    expect(welcome.limits.maxHistoryPage).toBe(5);
+    for (let i = 0; i < 7; i++) expect(await p.patient.sendText(s.conv, `line ${i}`)).toMatchObject({ type: 'ack' });
+    const err = await errorForRequest(p.patient, { type: 'history', conv: s.conv, limit: 6 });
+    expect(err.code).toBe('INVALID_FIELD');
+    expect(err.message).toContain('`limit`');
+    const page = (await p.patient.request({ type: 'history', conv: s.conv })) as HistoryPageFrame;
+    expect(page.messages.map((m) => m.seq)).toEqual([3, 4, 5, 6, 7]);
+    expect(page.hasMore).toBe(true);
+    expect(await p.patient.request({ type: 'history', conv: s.conv, limit: 5 })).toMatchObject({ type: 'history' });
     await world.stillChatting(p);
   });
 });

@@ -115,7 +115,8 @@ describe('configuration errors', () => {
     ['PORT', 'eighty', /PORT="eighty" is invalid/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL="loud" is invalid/],
     ['MAX_TEXT_LENGTH', '100000', /MAX_TEXT_LENGTH=100000 does not fit in MAX_FRAME_BYTES/],
-    ['DATABASE_URL', 'postgres://x', /DATABASE_URL is set, but this version/],
+    ['DATABASE_URL', 'mysql://db/x', /DATABASE_URL has scheme mysql: but must be postgres: or postgresql:/],
+    ['REDIS_SHARDED', 'yes', /REDIS_SHARDED="yes" is invalid: expected true or false/],
   ])('%s=%s stops the server with a message naming the variable', (name, value, message) => {
     const res = run({ [name]: value });
     expect(res.status).toBe(78);

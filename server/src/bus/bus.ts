@@ -8,6 +8,8 @@ import type { StoredMessage } from '../store/store.js';
 
 export type BusEvent =
   | { readonly kind: 'message'; readonly message: StoredMessage }
+  /** The conversation's last seq is at least `seq`: sent after messages may have been lost on the way. */
+  | { readonly kind: 'head'; readonly conv: string; readonly seq: number }
   | {
       readonly kind: 'typing';
       readonly conv: string;
@@ -21,6 +23,13 @@ export type BusEvent =
 export type BusHandler = (conv: string, event: BusEvent) => void;
 
 export interface Bus {
+  /** False while the bus cannot deliver (Redis disconnected); readiness reports it. */
+  readonly healthy: boolean;
+  /**
+   * Registers a listener called when events may have been lost (the bus reconnected after a drop). Every local
+   * subscriber should then check the store for what it missed.
+   */
+  onResync(listener: () => void): void;
   /** Delivers to every subscriber of `conv`, on every node. Never throws; failures are logged and counted. */
   publish(conv: string, event: BusEvent): void;
   /** Resolves once events published after it are sure to reach `handler`. */

@@ -3,6 +3,10 @@ import type { Bus, BusEvent, BusHandler } from './bus.js';
 
 export class MemoryBus implements Bus {
   private readonly handlers = new Map<string, Set<BusHandler>>();
+  readonly healthy = true;
+
+  /** In-process delivery loses nothing, so there is never a resync. */
+  onResync(_listener: () => void): void {}
 
   publish(conv: string, event: BusEvent): void {
     const set = this.handlers.get(conv);

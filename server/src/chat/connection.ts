@@ -57,7 +57,10 @@ export class ClientConnection {
     this.lastHeard = now;
     this.bucket = new TokenBucket(service.config.limits.framesPerSecond, service.config.limits.frameBurst, now);
     this.log = service.log.child({ conn: id });
-    this.authTimer = setTimeout(() => this.closeWith('AUTH_TIMEOUT', 'no auth frame in time'), service.config.authTimeoutMs);
+    this.authTimer = setTimeout(
+      () => this.closeWith('AUTH_TIMEOUT', 'no auth frame in time'),
+      service.config.authTimeoutMs,
+    );
   }
 
   get isOpen(): boolean {
@@ -88,7 +91,10 @@ export class ClientConnection {
     this.rateLimitedStreak = 0;
     if (data.byteLength > config.limits.maxFrameBytes) {
       metrics.framesIn.inc({ type: 'invalid' });
-      this.sendError({ code: 'FRAME_TOO_LARGE', message: `frame of ${data.byteLength} bytes is over ${config.limits.maxFrameBytes}` });
+      this.sendError({
+        code: 'FRAME_TOO_LARGE',
+        message: `frame of ${data.byteLength} bytes is over ${config.limits.maxFrameBytes}`,
+      });
       return;
     }
     let decoded: unknown;
@@ -112,7 +118,8 @@ export class ClientConnection {
   }
 
   private async dispatch(frame: ClientFrame): Promise<void> {
-    if (frame.type === 'ping') return void this.write({ type: 'pong', ...(frame.id !== undefined && { id: frame.id }) });
+    if (frame.type === 'ping')
+      return void this.write({ type: 'pong', ...(frame.id !== undefined && { id: frame.id }) });
     if (frame.type === 'pong') return;
     if (frame.type === 'auth') return this.onAuth(frame);
     if (!this.principal) {
@@ -141,12 +148,17 @@ export class ClientConnection {
     if (!result.ok) {
       this.log.info({ code: result.code, reason: result.reason, refresh }, 'authentication refused');
       this.sendError({ code: result.code, message: result.reason, id: frame.id });
-      if (!refresh) this.closeWith(result.code === 'TOKEN_EXPIRED' ? 'TOKEN_EXPIRED' : 'UNAUTHENTICATED', result.reason);
+      if (!refresh)
+        this.closeWith(result.code === 'TOKEN_EXPIRED' ? 'TOKEN_EXPIRED' : 'UNAUTHENTICATED', result.reason);
       return;
     }
     const p = result.principal;
     if (refresh && (p.userId !== this.principal!.userId || p.role !== this.principal!.role)) {
-      this.sendError({ code: 'ALREADY_AUTHENTICATED', message: 'a refresh token must be for the same user and role', id: frame.id });
+      this.sendError({
+        code: 'ALREADY_AUTHENTICATED',
+        message: 'a refresh token must be for the same user and role',
+        id: frame.id,
+      });
       return;
     }
     this.principal = p;
@@ -170,17 +182,26 @@ export class ClientConnection {
     clearTimeout(this.expiryTimer);
     const ms = expiresAt - this.service.now();
     if (ms <= 0) return this.closeWith('TOKEN_EXPIRED', 'the token expired');
-    this.expiryTimer = setTimeout(() => {
-      if (this.principal && this.principal.expiresAt <= this.service.now()) this.closeWith('TOKEN_EXPIRED', 'the token expired');
-      else if (this.principal) this.armExpiry(this.principal.expiresAt);
-    }, Math.min(ms, MAX_TIMER_MS));
+    this.expiryTimer = setTimeout(
+      () => {
+        if (this.principal && this.principal.expiresAt <= this.service.now())
+          this.closeWith('TOKEN_EXPIRED', 'the token expired');
+        else if (this.principal) this.armExpiry(this.principal.expiresAt);
+      },
+      Math.min(ms, MAX_TIMER_MS),
+    );
   }
 
   private async onJoin(frame: JoinFrame, principal: Principal): Promise<void> {
     const { service } = this;
     const { conv, id } = frame;
     if (this.joining.has(conv)) {
-      return this.sendError({ code: 'INVALID_FIELD', message: 'a join of this conversation is already in progress', id, conv });
+      return this.sendError({
+        code: 'INVALID_FIELD',
+        message: 'a join of this conversation is already in progress',
+        id,
+        conv,
+      });
     }
     const existing = this.subs.get(conv);
     if (!existing && this.subs.size + this.joining.size >= service.config.limits.maxConversationsPerConnection) {
@@ -219,7 +240,13 @@ export class ClientConnection {
         });
       }
       this.subs.set(conv, sub);
-      this.write({ type: 'joined', id, conv, lastSeq: fresh.lastSeq, closed: !can(principal, 'conversation.send', fresh, service.now()).allow });
+      this.write({
+        type: 'joined',
+        id,
+        conv,
+        lastSeq: fresh.lastSeq,
+        closed: !can(principal, 'conversation.send', fresh, service.now()).allow,
+      });
       sub.start(frame.since ?? fresh.lastSeq);
       service.hub.announcePresence(conv);
     } finally {
@@ -245,26 +272,66 @@ export class ClientConnection {
     const { service } = this;
     const { id, conv, clientMsgId } = frame;
     const sub = this.subs.get(conv);
-    if (!sub) return this.sendError({ code: 'NOT_JOINED', message: 'join the conversation before sending', id, conv, clientMsgId });
+    if (!sub)
+      return this.sendError({
+        code: 'NOT_JOINED',
+        message: 'join the conversation before sending',
+        id,
+        conv,
+        clientMsgId,
+      });
     const decision = can(principal, 'conversation.send', sub.info, service.now());
-    if (!decision.allow) return this.sendError({ code: decision.code, message: decision.reason, id, conv, clientMsgId });
+    if (!decision.allow)
+      return this.sendError({ code: decision.code, message: decision.reason, id, conv, clientMsgId });
     if (service.shuttingDown) {
-      return this.sendError({ code: 'SHUTTING_DOWN', message: 'this server is shutting down; reconnect and resend', id, conv, clientMsgId });
+      return this.sendError({
+        code: 'SHUTTING_DOWN',
+        message: 'this server is shutting down; reconnect and resend',
+        id,
+        conv,
+        clientMsgId,
+      });
     }
     service.committer.submit(
-      { conv, senderId: principal.userId, senderRole: principal.role, clientMsgId, text: frame.text, ts: service.now() },
+      {
+        conv,
+        senderId: principal.userId,
+        senderRole: principal.role,
+        clientMsgId,
+        text: frame.text,
+        ts: service.now(),
+      },
       (err, outcome) => {
         if (err || !outcome) {
           if (err instanceof StoreUnavailableError) {
-            return this.sendError({ code: 'UNAVAILABLE', message: 'the message was not stored; resend it', id, conv, clientMsgId });
+            return this.sendError({
+              code: 'UNAVAILABLE',
+              message: 'the message was not stored; resend it',
+              id,
+              conv,
+              clientMsgId,
+            });
           }
           this.log.error({ err, conv }, 'send failed');
-          return this.sendError({ code: 'INTERNAL', message: 'the message was not stored; resend it', id, conv, clientMsgId });
+          return this.sendError({
+            code: 'INTERNAL',
+            message: 'the message was not stored; resend it',
+            id,
+            conv,
+            clientMsgId,
+          });
         }
         switch (outcome.kind) {
           case 'stored':
           case 'duplicate':
-            return void this.write({ type: 'ack', id, conv, clientMsgId, seq: outcome.message.seq, ts: outcome.message.ts });
+            return void this.write({
+              type: 'ack',
+              id,
+              conv,
+              clientMsgId,
+              seq: outcome.message.seq,
+              ts: outcome.message.ts,
+            });
           case 'mismatch':
             return this.sendError({
               code: 'CLIENT_MSG_ID_REUSED',
@@ -274,7 +341,13 @@ export class ClientConnection {
               clientMsgId,
             });
           case 'closed':
-            return this.sendError({ code: 'CONVERSATION_CLOSED', message: 'the conversation accepts no new messages', id, conv, clientMsgId });
+            return this.sendError({
+              code: 'CONVERSATION_CLOSED',
+              message: 'the conversation accepts no new messages',
+              id,
+              conv,
+              clientMsgId,
+            });
           case 'not-found':
             return this.sendError({ code: 'NOT_FOUND', message: 'no such conversation', id, conv, clientMsgId });
         }

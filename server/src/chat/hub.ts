@@ -31,7 +31,14 @@ export class Hub {
     private readonly decrypt: (message: StoredMessage) => ChatMessage,
     private readonly sink: EphemeralSink,
     private readonly log: Logger,
-  ) {}
+  ) {
+    bus.onResync(() => this.resync());
+  }
+
+  /** Every local member checks the store for messages the bus may have lost. */
+  resync(): void {
+    for (const room of this.rooms.values()) for (const sub of room.subs) sub.resync();
+  }
 
   /** Adds a member; resolves once bus events for the conversation are sure to reach it. */
   async add(sub: Subscription, role: Member['role']): Promise<void> {
@@ -94,6 +101,10 @@ export class Hub {
       for (const sub of room.subs) sub.offer(event.message.seq, frame);
       return;
     }
+    if (event.kind === 'head') {
+      for (const sub of room.subs) if (sub.lastDelivered < event.seq) sub.resync();
+      return;
+    }
     const frame = new OutboundFrame({
       type: 'typing',
       conv,
@@ -101,6 +112,7 @@ export class Hub {
       role: event.role,
       active: event.active,
     });
-    for (const sub of room.subs) if (sub.connectionId !== event.origin) this.sink.writeEphemeral(sub.connectionId, frame);
+    for (const sub of room.subs)
+      if (sub.connectionId !== event.origin) this.sink.writeEphemeral(sub.connectionId, frame);
   }
 }

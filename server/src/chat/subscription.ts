@@ -75,6 +75,16 @@ export class Subscription {
     this.pending = null;
   }
 
+  /**
+   * The bus may have lost messages (it reconnected): look in the store for anything after the cursor. A catch-up
+   * already running reads the store again before it goes live, so it needs nothing more.
+   */
+  resync(): void {
+    if (this.closed || this.pending) return;
+    this.pending = [];
+    void this.catchUp();
+  }
+
   /** A committed message of this conversation, from the bus. */
   offer(seq: number, frame: OutboundFrame): void {
     if (this.closed) return;
@@ -109,7 +119,8 @@ export class Subscription {
         if (this.closed) return;
         for (const stored of page) {
           if (stored.seq <= this.delivered) continue;
-          if (stored.seq !== this.delivered + 1) throw new Error(`store returned seq ${stored.seq} after ${this.delivered}`);
+          if (stored.seq !== this.delivered + 1)
+            throw new Error(`store returned seq ${stored.seq} after ${this.delivered}`);
           // Replay at the pace the client reads, so a long history never trips the slow-consumer cap.
           if (this.host.backlogged()) {
             await this.host.writable();

@@ -9,7 +9,7 @@ import { DataKeyRing } from '../crypto/data-keys.js';
 import { FileKeyProvider } from '../crypto/file-key-provider.js';
 import { createUser, openCase, scheduleAppointment } from '../domain/care-setup.js';
 import { createLogger } from '../logger.js';
-import { SqliteStore } from '../store/sqlite-store.js';
+import { createStore } from '../server.js';
 
 const TOKEN_TTL_SECONDS = 8 * 3600;
 
@@ -24,7 +24,7 @@ try {
   throw err;
 }
 const log = createLogger('warn');
-const store = new SqliteStore({ dataDir: config.dataDir, busyTimeoutMs: config.sqliteBusyTimeoutMs });
+const store = createStore(config);
 await store.migrate();
 const keys = new DataKeyRing(store, FileKeyProvider.openOrCreate(config.dataDir, log));
 const therapistId = await createUser(store, 'therapist');
@@ -35,7 +35,13 @@ await store.close();
 
 const key = await loadOrCreateSigningKey(config.dataDir);
 const mint = (userId: string, role: 'patient' | 'therapist') =>
-  signToken(key, { userId, role, ttlSeconds: TOKEN_TTL_SECONDS, issuer: config.tokenIssuer, audience: config.tokenAudience });
+  signToken(key, {
+    userId,
+    role,
+    ttlSeconds: TOKEN_TTL_SECONDS,
+    issuer: config.tokenIssuer,
+    audience: config.tokenAudience,
+  });
 const therapistToken = await mint(therapistId, 'therapist');
 const patientToken = await mint(patientId, 'patient');
 const url = `ws://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${config.port}/ws`;

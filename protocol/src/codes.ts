@@ -176,7 +176,8 @@ export const CLOSE_CODES = {
   UNAUTHENTICATED: {
     code: 4001,
     action: 'stop',
-    description: 'The first frame was not a valid `auth`, or its token was invalid. Fix the credentials first.',
+    description:
+      'A valid frame other than `auth` came before authentication, or the token was invalid. Fix the credentials first.',
   },
   FORBIDDEN: { code: 4003, action: 'stop', description: 'The account may not connect (for example, it is disabled).' },
   TOKEN_EXPIRED: {

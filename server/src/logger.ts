@@ -23,6 +23,28 @@ export const REDACT_PATHS = [
   '*.password',
 ];
 
+interface LoggedRequest {
+  readonly method?: string;
+  readonly url?: string;
+  readonly id?: unknown;
+  readonly ip?: string;
+  readonly socket?: { readonly remoteAddress?: string };
+}
+
+/** Requests are logged without their query string: a client could put a token there. */
+function serializeRequest(req: LoggedRequest) {
+  return {
+    id: req.id,
+    method: req.method,
+    path: typeof req.url === 'string' ? req.url.split('?')[0] : undefined,
+    remoteAddress: req.ip ?? req.socket?.remoteAddress,
+  };
+}
+
+function serializeResponse(res: { readonly statusCode?: number }) {
+  return { statusCode: res.statusCode };
+}
+
 export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
   return pino(
     {
@@ -30,6 +52,7 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
       base: { service: 'therapy-chat' },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      serializers: { req: serializeRequest, res: serializeResponse, err: pino.stdSerializers.err },
     },
     destination,
   );

@@ -34,9 +34,13 @@ export class JwtAuthenticator implements Authenticator {
       if (typeof payload.sub !== 'string' || !USER_ID.test(payload.sub)) {
         return { ok: false, code: 'INVALID_TOKEN', reason: 'the token `sub` is not a valid user id' };
       }
-      return { ok: true, principal: { userId: payload.sub, role: role as Role, expiresAt: (payload.exp as number) * 1000 } };
+      const expiresAt = (payload.exp as number) * 1000;
+      // The clock tolerance is for skew on `nbf` and `iat`; a token already past `exp` is no use to a session.
+      if (expiresAt <= now) return { ok: false, code: 'TOKEN_EXPIRED', reason: 'the token has expired' };
+      return { ok: true, principal: { userId: payload.sub, role: role as Role, expiresAt } };
     } catch (err) {
-      if (err instanceof errors.JWTExpired) return { ok: false, code: 'TOKEN_EXPIRED', reason: 'the token has expired' };
+      if (err instanceof errors.JWTExpired)
+        return { ok: false, code: 'TOKEN_EXPIRED', reason: 'the token has expired' };
       if (err instanceof errors.JWTClaimValidationFailed) {
         return { ok: false, code: 'INVALID_TOKEN', reason: `the token claim \`${err.claim}\` is not accepted` };
       }

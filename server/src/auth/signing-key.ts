@@ -26,7 +26,10 @@ export async function loadOrCreateSigningKey(dataDir: string): Promise<SigningKe
     const kid = `sk-${new Date().toISOString().slice(0, 10)}-${Math.random().toString(36).slice(2, 8)}`;
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     try {
-      fs.writeFileSync(file, JSON.stringify({ ...jwk, kid, alg: TOKEN_ALGORITHM }, null, 2), { mode: 0o600, flag: 'wx' });
+      fs.writeFileSync(file, JSON.stringify({ ...jwk, kid, alg: TOKEN_ALGORITHM }, null, 2), {
+        mode: 0o600,
+        flag: 'wx',
+      });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }

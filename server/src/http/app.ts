@@ -21,6 +21,9 @@ export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
     return503OnClosing: true,
   });
 
+  // Fastify's default 404 logs the whole URL, query string included, where a misguided client may have put a token.
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ error: 'Not Found', path: req.url.split('?')[0] }));
+
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_req, reply) => {

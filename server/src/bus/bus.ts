@@ -3,13 +3,17 @@
  * across nodes when it is Redis. It is only the fast path: a message lost on the bus is found in the store by the
  * receiver's gap check, so the bus never needs to be reliable, only fast. It carries ciphertext, never text.
  */
-import type { Role } from '@therapy-chat/protocol';
+import type { Member, Role } from '@therapy-chat/protocol';
 import type { StoredMessage } from '../store/store.js';
 
 export type BusEvent =
   | { readonly kind: 'message'; readonly message: StoredMessage }
   /** The conversation's last seq is at least `seq`: sent after messages may have been lost on the way. */
   | { readonly kind: 'head'; readonly conv: string; readonly seq: number }
+  /** Who is connected to the conversation on one node; sent when it changes and every few seconds. */
+  | { readonly kind: 'presence'; readonly conv: string; readonly node: string; readonly members: readonly Member[] }
+  /** A node that just started following the conversation asks the others for their presence. */
+  | { readonly kind: 'presence-query'; readonly conv: string; readonly node: string }
   | {
       readonly kind: 'typing';
       readonly conv: string;

@@ -55,9 +55,15 @@ export class RedisBus implements Bus {
     const log = options.log;
     this.pub.on('ready', () => {
       this.pubReady = true;
-      // Tell the other nodes how far these conversations have got; their members fetch the rest from the store.
-      for (const [conv, seq] of this.unpublished) this.publish(conv, { kind: 'head', conv, seq });
+      // Tell the other nodes how far these conversations got; their members fetch the rest from the store. Twice,
+      // because other nodes' subscribers may still be reconnecting to the same Redis.
+      const heads = [...this.unpublished];
       this.unpublished.clear();
+      for (const delay of [250, 2000]) {
+        setTimeout(() => {
+          for (const [conv, seq] of heads) this.publish(conv, { kind: 'head', conv, seq });
+        }, delay).unref();
+      }
     });
     this.pub.on('close', () => (this.pubReady = false));
     this.pub.on('error', (err: Error) => log.warn({ err: err.message }, 'redis publisher error'));

@@ -64,7 +64,13 @@ export class ChatService implements EphemeralSink {
         for (const message of messages) this.bus.publish(message.conv, { kind: 'message', message });
       },
     });
-    this.hub = new Hub(deps.bus, (m) => this.decrypt(m), this, deps.log.child({ module: 'hub' }));
+    this.hub = new Hub({
+      bus: deps.bus,
+      decrypt: (m) => this.decrypt(m),
+      sink: this,
+      log: deps.log.child({ module: 'hub' }),
+      now: this.now,
+    });
   }
 
   get connectionCount(): number {
@@ -105,6 +111,7 @@ export class ChatService implements EphemeralSink {
   }
 
   startHeartbeats(): void {
+    this.hub.start();
     this.heartbeatTimer = setInterval(() => {
       const now = this.now();
       for (const conn of this.connections.values()) conn.heartbeat(now);
@@ -119,6 +126,7 @@ export class ChatService implements EphemeralSink {
   async shutdown(timeoutMs: number): Promise<void> {
     this.shuttingDown = true;
     clearInterval(this.heartbeatTimer);
+    this.hub.stop();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
       this.committer.drain().then(() => false),

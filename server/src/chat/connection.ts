@@ -248,7 +248,8 @@ export class ClientConnection {
         closed: !can(principal, 'conversation.send', fresh, service.now()).allow,
       });
       sub.start(frame.since ?? fresh.lastSeq);
-      service.hub.announcePresence(conv);
+      service.hub.presenceTo(sub);
+      service.hub.presenceChanged(conv);
     } finally {
       this.joining.delete(conv);
     }
@@ -259,7 +260,7 @@ export class ClientConnection {
     if (!sub) return this.sendError({ code: 'NOT_JOINED', message: 'not joined', id: frame.id, conv: frame.conv });
     this.dropSubscription(sub);
     this.write({ type: 'left', id: frame.id, conv: frame.conv });
-    this.service.hub.announcePresence(frame.conv);
+    this.service.hub.presenceChanged(frame.conv);
   }
 
   private dropSubscription(sub: Subscription): void {
@@ -498,7 +499,7 @@ export class ClientConnection {
     clearTimeout(this.expiryTimer);
     const convs = [...this.subs.values()];
     for (const sub of convs) this.dropSubscription(sub);
-    for (const sub of convs) this.service.hub.announcePresence(sub.conv);
+    for (const sub of convs) this.service.hub.presenceChanged(sub.conv);
     this.service.forget(this);
   }
 }

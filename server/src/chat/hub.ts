@@ -2,7 +2,12 @@
  * The local side of fan-out: which connections of this node have joined which conversation. The hub subscribes to
  * the bus for a conversation while it has local members, decrypts each committed message once, and hands the same
  * encoded frame to every member (encode once per codec, write many).
+ *
+ * Presence spans nodes through the bus: each node publishes who is connected to a conversation on it whenever that
+ * changes and every `presenceRefreshMs`, and forgets another node's list when it has not been refreshed for three
+ * intervals (a node that died). A node that starts following a conversation asks the others for their lists.
  */
+import { randomBytes } from 'node:crypto';
 import type { ChatMessage, Member } from '@therapy-chat/protocol';
 import type { Logger } from 'pino';
 import type { Bus, BusEvent, BusHandler } from '../bus/bus.js';
@@ -19,25 +24,55 @@ interface Room {
   readonly subs: Set<Subscription>;
   readonly handler: BusHandler;
   readonly ready: Promise<void>;
-  /** Role per member user, for presence. */
+  /** Role per member user connected here, for presence. */
   readonly roles: Map<string, Member['role']>;
+  /** Other nodes' members, with when they were last heard. */
+  readonly remote: Map<string, { members: readonly Member[]; seenAt: number }>;
+  /** The presence last announced to local members, to announce only changes. */
+  lastAnnounced: string;
+}
+
+export interface HubOptions {
+  readonly bus: Bus;
+  readonly decrypt: (message: StoredMessage) => ChatMessage;
+  readonly sink: EphemeralSink;
+  readonly log: Logger;
+  readonly now: () => number;
+  /** How often each node republishes its presence. Default 10,000 ms. */
+  readonly presenceRefreshMs?: number;
 }
 
 export class Hub {
+  /** This node, in presence events. */
+  readonly node = `n_${randomBytes(6).toString('base64url')}`;
   private readonly rooms = new Map<string, Room>();
+  private readonly bus: Bus;
+  private readonly refreshMs: number;
+  private timer: NodeJS.Timeout | undefined;
 
-  constructor(
-    private readonly bus: Bus,
-    private readonly decrypt: (message: StoredMessage) => ChatMessage,
-    private readonly sink: EphemeralSink,
-    private readonly log: Logger,
-  ) {
-    bus.onResync(() => this.resync());
+  constructor(private readonly options: HubOptions) {
+    this.bus = options.bus;
+    this.refreshMs = options.presenceRefreshMs ?? 10_000;
+    this.bus.onResync(() => this.resync());
+  }
+
+  /** Starts republishing presence and expiring other nodes' lists. */
+  start(): void {
+    this.timer = setInterval(() => this.refresh(), this.refreshMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
   }
 
   /** Every local member checks the store for messages the bus may have lost. */
   resync(): void {
     for (const room of this.rooms.values()) for (const sub of room.subs) sub.resync();
+  }
+
+  get conversationCount(): number {
+    return this.rooms.size;
   }
 
   /** Adds a member; resolves once bus events for the conversation are sure to reach it. */
@@ -46,7 +81,10 @@ export class Hub {
     if (!room) {
       const conv = sub.conv;
       const handler: BusHandler = (_conv, event) => this.onEvent(conv, event);
-      room = { subs: new Set(), handler, ready: this.bus.subscribe(conv, handler), roles: new Map() };
+      const ready = this.bus.subscribe(conv, handler).then(() => {
+        this.bus.publish(conv, { kind: 'presence-query', conv, node: this.node });
+      });
+      room = { subs: new Set(), handler, ready, roles: new Map(), remote: new Map(), lastAnnounced: '' };
       this.rooms.set(conv, room);
     }
     room.subs.add(sub);
@@ -60,59 +98,112 @@ export class Hub {
     if (room.subs.size === 0) {
       this.rooms.delete(sub.conv);
       this.bus.unsubscribe(sub.conv, room.handler).catch((err: unknown) => {
-        this.log.warn({ err, conv: sub.conv }, 'bus unsubscribe failed');
+        this.options.log.warn({ err, conv: sub.conv }, 'bus unsubscribe failed');
       });
+      // Tell the other nodes nobody is here any more.
+      this.bus.publish(sub.conv, { kind: 'presence', conv: sub.conv, node: this.node, members: [] });
     } else if (![...room.subs].some((s) => s.userId === sub.userId)) {
       room.roles.delete(sub.userId);
     }
   }
 
-  /** Who is connected to the conversation on this node. */
+  /** Who is connected to the conversation, on every node. */
   members(conv: string): Member[] {
     const room = this.rooms.get(conv);
     if (!room) return [];
-    return [...room.roles].map(([user, role]) => ({ user, role })).sort((a, b) => a.user.localeCompare(b.user));
+    const all = new Map<string, Member['role']>(room.roles);
+    for (const { members } of room.remote.values()) for (const m of members) all.set(m.user, m.role);
+    return [...all].map(([user, role]) => ({ user, role })).sort((a, b) => a.user.localeCompare(b.user));
   }
 
-  /** Tells every member who is connected now. */
-  announcePresence(conv: string): void {
+  /** Local membership changed: tell the other nodes, and local members if the whole picture changed. */
+  presenceChanged(conv: string): void {
     const room = this.rooms.get(conv);
     if (!room) return;
-    const frame = new OutboundFrame({ type: 'presence', conv, members: this.members(conv) });
-    for (const sub of room.subs) this.sink.writeEphemeral(sub.connectionId, frame);
+    this.publishPresence(conv, room);
+    this.announce(conv, room);
   }
 
-  get conversationCount(): number {
-    return this.rooms.size;
+  private publishPresence(conv: string, room: Room): void {
+    const members = [...room.roles].map(([user, role]) => ({ user, role }));
+    this.bus.publish(conv, { kind: 'presence', conv, node: this.node, members });
+  }
+
+  private announce(conv: string, room: Room): void {
+    const members = this.members(conv);
+    const key = JSON.stringify(members);
+    if (key === room.lastAnnounced) return;
+    room.lastAnnounced = key;
+    const frame = new OutboundFrame({ type: 'presence', conv, members });
+    for (const sub of room.subs) this.options.sink.writeEphemeral(sub.connectionId, frame);
+  }
+
+  /** Sends the current presence to one member (just joined), whether or not it changed. */
+  presenceTo(sub: Subscription): void {
+    this.options.sink.writeEphemeral(
+      sub.connectionId,
+      new OutboundFrame({ type: 'presence', conv: sub.conv, members: this.members(sub.conv) }),
+    );
+  }
+
+  private refresh(): void {
+    const expired = this.options.now() - 3 * this.refreshMs;
+    for (const [conv, room] of this.rooms) {
+      this.publishPresence(conv, room);
+      let changed = false;
+      for (const [node, entry] of room.remote) {
+        if (entry.seenAt < expired) {
+          room.remote.delete(node);
+          changed = true;
+        }
+      }
+      if (changed) this.announce(conv, room);
+    }
   }
 
   private onEvent(conv: string, event: BusEvent): void {
     const room = this.rooms.get(conv);
     if (!room) return;
-    if (event.kind === 'message') {
-      let frame: OutboundFrame;
-      try {
-        frame = new OutboundFrame({ type: 'msg', ...this.decrypt(event.message) });
-      } catch (err) {
-        // Members will find the message in the store through their gap check.
-        this.log.error({ err, conv, seq: event.message.seq }, 'could not decrypt a committed message from the bus');
+    switch (event.kind) {
+      case 'message': {
+        let frame: OutboundFrame;
+        try {
+          frame = new OutboundFrame({ type: 'msg', ...this.options.decrypt(event.message) });
+        } catch (err) {
+          // Members will find the message in the store through their gap check.
+          this.options.log.error(
+            { err, conv, seq: event.message.seq },
+            'could not decrypt a committed message from the bus',
+          );
+          return;
+        }
+        for (const sub of room.subs) sub.offer(event.message.seq, frame);
         return;
       }
-      for (const sub of room.subs) sub.offer(event.message.seq, frame);
-      return;
+      case 'head':
+        for (const sub of room.subs) if (sub.lastDelivered < event.seq) sub.resync();
+        return;
+      case 'presence':
+        if (event.node === this.node) return;
+        if (event.members.length === 0) room.remote.delete(event.node);
+        else room.remote.set(event.node, { members: event.members, seenAt: this.options.now() });
+        this.announce(conv, room);
+        return;
+      case 'presence-query':
+        if (event.node !== this.node) this.publishPresence(conv, room);
+        return;
+      case 'typing': {
+        const frame = new OutboundFrame({
+          type: 'typing',
+          conv,
+          user: event.user,
+          role: event.role,
+          active: event.active,
+        });
+        for (const sub of room.subs)
+          if (sub.connectionId !== event.origin) this.options.sink.writeEphemeral(sub.connectionId, frame);
+        return;
+      }
     }
-    if (event.kind === 'head') {
-      for (const sub of room.subs) if (sub.lastDelivered < event.seq) sub.resync();
-      return;
-    }
-    const frame = new OutboundFrame({
-      type: 'typing',
-      conv,
-      user: event.user,
-      role: event.role,
-      active: event.active,
-    });
-    for (const sub of room.subs)
-      if (sub.connectionId !== event.origin) this.sink.writeEphemeral(sub.connectionId, frame);
   }
 }

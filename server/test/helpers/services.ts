@@ -30,7 +30,9 @@ export interface ServiceCheck {
 
 async function check(name: string, url: string, port: number): Promise<ServiceCheck> {
   const available = await reachable(url, port);
-  const reason = available ? '' : `${name} is not reachable at ${url} (set ${name === 'PostgreSQL' ? 'DATABASE_URL_TEST' : 'REDIS_URL_TEST'} or start it; .ci/run does)`;
+  const reason = available
+    ? ''
+    : `${name} is not reachable at ${url} (set ${name === 'PostgreSQL' ? 'DATABASE_URL_TEST' : 'REDIS_URL_TEST'} or start it; .ci/run does)`;
   if (!available) {
     if (process.env.CI === 'true') throw new Error(`CI=true and ${reason}`);
     console.warn(`skipping ${name} suites: ${reason}`);
@@ -58,4 +60,58 @@ export async function freshPostgresSchema(): Promise<{ url: string; schema: stri
       await c.end();
     },
   };
+}
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(cond: () => Promise<boolean>, ms: number, what: string): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export interface PrivateRedis {
+  readonly url: string;
+  readonly port: number;
+  /** Kills the server (SIGKILL) and waits until the port is closed. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port (empty: it keeps nothing on disk). */
+  start(): Promise<void>;
+}
+
+/** A redis-server of the test's own on a free port, to stop and restart without disturbing anyone else. */
+export async function privateRedis(): Promise<PrivateRedis> {
+  const { spawn } = await import('node:child_process');
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  let child: import('node:child_process').ChildProcess | undefined;
+  const start = async () => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
+    await waitFor(() => reachable(url, port), 5000, `redis-server on ${port}`);
+  };
+  const kill = async () => {
+    const c = child;
+    if (!c) return;
+    const exited = new Promise((r) => c.once('exit', r));
+    c.kill('SIGKILL');
+    await exited;
+    child = undefined;
+  };
+  await start();
+  process.once('exit', () => child?.kill('SIGKILL'));
+  return { url, port, kill, start };
 }

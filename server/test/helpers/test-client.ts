@@ -54,7 +54,8 @@ export class TestClient {
       ws.on('close', (code: number, reason: Buffer) => {
         this.closeInfo = { code, reason: reason.toString() };
         // Nothing more will arrive: whoever waits for a frame hears so now.
-        for (const w of this.waiters.splice(0)) w.reject(new Error(`connection closed (${code}) before the frame arrived`));
+        for (const w of this.waiters.splice(0))
+          w.reject(new Error(`connection closed (${code}) before the frame arrived`));
         resolve(this.closeInfo);
       }),
     );
@@ -111,7 +112,10 @@ export class TestClient {
   }
 
   /** Sends a request frame with a fresh id and waits for the reply carrying it. */
-  async request<T extends ServerFrame = ServerFrame>(frame: Record<string, unknown>, timeoutMs = 5000): Promise<T | ErrorFrame> {
+  async request<T extends ServerFrame = ServerFrame>(
+    frame: Record<string, unknown>,
+    timeoutMs = 5000,
+  ): Promise<T | ErrorFrame> {
     const id = this.newId();
     const from = this.frames.length;
     this.send({ ...frame, id });
@@ -126,7 +130,11 @@ export class TestClient {
     return this.request<JoinedFrame>({ type: 'join', conv, ...(since !== undefined && { since }) });
   }
 
-  async sendText(conv: string, text: string, clientMsgId = `m-${process.pid}-${++nextMsgId}`): Promise<AckFrame | ErrorFrame> {
+  async sendText(
+    conv: string,
+    text: string,
+    clientMsgId = `m-${process.pid}-${++nextMsgId}`,
+  ): Promise<AckFrame | ErrorFrame> {
     return this.request<AckFrame>({ type: 'send', conv, clientMsgId, text });
   }
 

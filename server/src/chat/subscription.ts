@@ -5,7 +5,7 @@
  * the bus, or committed while a replay was running, is delivered once and in order all the same.
  */
 import type { ChatMessage } from '@therapy-chat/protocol';
-import type { ConversationInfo, StoredMessage } from '../store/store.js';
+import { type ConversationInfo, type StoredMessage, StoreUnavailableError } from '../store/store.js';
 import { OutboundFrame } from './outbound.js';
 
 /** What a subscription needs from its connection and the server. */
@@ -111,11 +111,24 @@ export class Subscription {
     return true;
   }
 
+  /** Reads the next page, waiting out a store that is briefly unavailable rather than dropping the client. */
+  private async readPage(): Promise<StoredMessage[]> {
+    for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
+      try {
+        return await this.host.readPage(this.conv, this.delivered, REPLAY_PAGE);
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError) || this.closed) throw err;
+        await new Promise((r) => setTimeout(r, wait));
+        if (this.closed) return [];
+      }
+    }
+  }
+
   private async catchUp(): Promise<void> {
     let stalls = 0;
     try {
       while (!this.closed) {
-        const page = await this.host.readPage(this.conv, this.delivered, REPLAY_PAGE);
+        const page = await this.readPage();
         if (this.closed) return;
         for (const stored of page) {
           if (stored.seq <= this.delivered) continue;

@@ -1,0 +1,109 @@
+/**
+ * The typed events of the client and of each conversation, one context object per event, and the small emitter that
+ * delivers them. A listener that throws does not stop delivery to the others or corrupt the client's state: the
+ * error goes to `onListenerError` (default: `console.error`).
+ */
+import type { ChatMessage, Member, Role } from '@therapy-chat/protocol';
+import type { Conversation } from './conversation.js';
+import type { ChatError } from './errors.js';
+import type { ConnectionState } from './state.js';
+
+/** A message of a joined conversation, delivered once, in `seq` order. */
+export interface MessageEvent {
+  readonly conversation: Conversation;
+  readonly message: ChatMessage;
+  /** True when this client's user sent it (from this client or another device). */
+  readonly own: boolean;
+  /** True when it was sent before this join took effect (catch-up after `since`, or a gap filled from history). */
+  readonly replayed: boolean;
+}
+
+export interface TypingEvent {
+  readonly conversation: Conversation;
+  readonly user: string;
+  readonly role: Role;
+  readonly active: boolean;
+}
+
+export interface PresenceEvent {
+  readonly conversation: Conversation;
+  /** Who is connected to the conversation right now. */
+  readonly members: readonly Member[];
+}
+
+export interface StateEvent {
+  readonly previous: ConnectionState;
+  readonly current: ConnectionState;
+  /** Why, for logs and status lines. */
+  readonly reason: string;
+  /** The WebSocket close code, when a close caused the change. */
+  readonly closeCode?: number;
+  /** The error that caused the change, if any (for `closed`: why the client stopped). */
+  readonly error?: ChatError;
+  /** When `current` is `disconnected`: how long until the next attempt. */
+  readonly retryInMs?: number;
+}
+
+export interface ErrorEvent {
+  readonly error: ChatError;
+  /** The conversation it concerns, if any. */
+  readonly conversation?: Conversation;
+}
+
+export interface ConversationEvents {
+  message: MessageEvent;
+  typing: TypingEvent;
+  presence: PresenceEvent;
+  error: ErrorEvent;
+}
+
+export interface ClientEvents extends ConversationEvents {
+  state: StateEvent;
+}
+
+export type Listener<T> = (event: T) => void;
+
+export type ListenerErrorHandler = (err: unknown, event: string) => void;
+
+export class Emitter<Events extends object> {
+  private readonly listeners = new Map<keyof Events, Set<Listener<never>>>();
+
+  constructor(private readonly onListenerError: ListenerErrorHandler) {}
+
+  /** Adds a listener; returns a function that removes it. */
+  on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(listener);
+    return () => this.off(event, listener);
+  }
+
+  /** Adds a listener for the next event only. */
+  once<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
+    const off = this.on(event, (e) => {
+      off();
+      listener(e);
+    });
+    return off;
+  }
+
+  off<K extends keyof Events>(event: K, listener: Listener<Events[K]>): void {
+    this.listeners.get(event)?.delete(listener);
+  }
+
+  emit<K extends keyof Events>(event: K, value: Events[K]): void {
+    const set = this.listeners.get(event);
+    if (!set) return;
+    for (const listener of [...set]) {
+      try {
+        (listener as Listener<Events[K]>)(value);
+      } catch (err) {
+        this.onListenerError(err, String(event));
+      }
+    }
+  }
+
+  listenerCount(event: keyof Events): number {
+    return this.listeners.get(event)?.size ?? 0;
+  }
+}

@@ -3,7 +3,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export class Metrics {
   readonly registry = new Registry();
-  readonly connections = new Gauge({ name: 'tc_connections', help: 'Open WebSocket connections', registers: [this.registry] });
+  readonly connections = new Gauge({
+    name: 'tc_connections',
+    help: 'Open WebSocket connections',
+    registers: [this.registry],
+  });
   readonly framesIn = new Counter({
     name: 'tc_frames_in_total',
     help: 'Frames received, by type (`invalid` when they failed validation)',

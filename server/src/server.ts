@@ -82,8 +82,7 @@ export class TherapyChatServer {
       });
     const metricsRef = metrics;
     const bus =
-      overrides.bus ??
-      createBus(config, log.child({ module: 'bus' }), () => metricsRef.busPublishFailures.inc());
+      overrides.bus ?? createBus(config, log.child({ module: 'bus' }), () => metricsRef.busPublishFailures.inc());
     log.info(
       {
         store: config.databaseUrl ? 'postgres' : 'sqlite',

@@ -546,16 +546,13 @@ describe('bad input against a server with default limits', () => {
 
     // The verifier tolerates 5 s of clock skew; a token already past `exp` must still be refused as expired, and a
     // refused refresh leaves a connection whose current token is valid alone.
-    it(
-      'a refresh with a token just past its expiry (inside the clock tolerance) does not close a valid connection',
-      async () => {
-        const bad = await world.connect(s.patientToken, s.conv);
-        const stale = await mintToken(ts.dataDir, s.patientId, 'patient', { ttlSeconds: -2 });
-        const reply = await bad.request({ type: 'auth', token: stale }, 2000).catch(() => undefined);
-        expect(reply).toMatchObject({ type: 'error', code: 'TOKEN_EXPIRED' });
-        await expectOpen(bad);
-      },
-    );
+    it('a refresh with a token just past its expiry (inside the clock tolerance) does not close a valid connection', async () => {
+      const bad = await world.connect(s.patientToken, s.conv);
+      const stale = await mintToken(ts.dataDir, s.patientId, 'patient', { ttlSeconds: -2 });
+      const reply = await bad.request({ type: 'auth', token: stale }, 2000).catch(() => undefined);
+      expect(reply).toMatchObject({ type: 'error', code: 'TOKEN_EXPIRED' });
+      await expectOpen(bad);
+    });
 
     it('a refresh with a token expired beyond the tolerance → TOKEN_EXPIRED, the connection keeps its valid token', async () => {
       const bad = await world.connect(s.patientToken, s.conv);

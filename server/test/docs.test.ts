@@ -20,7 +20,12 @@ function tableAfter(doc: string, heading: string): string[][] {
   const rows: string[][] = [];
   for (const line of lines.slice(first + 2)) {
     if (!line.startsWith('|')) break;
-    rows.push(line.split('|').slice(1, -1).map((c) => c.trim()));
+    rows.push(
+      line
+        .split('|')
+        .slice(1, -1)
+        .map((c) => c.trim()),
+    );
   }
   return rows;
 }
@@ -60,7 +65,9 @@ describe('docs/protocol.md', () => {
 describe('README.md configuration table', () => {
   it('documents exactly the variables the server reads', () => {
     const source = read('server/src/config.ts');
-    const read_ = new Set([...source.matchAll(/(?:intVar|strVar|urlVar|boolVar)\(\s*env,\s*'([A-Z_]+)'/g)].map((m) => m[1]!));
+    const read_ = new Set(
+      [...source.matchAll(/(?:intVar|strVar|urlVar|boolVar)\(\s*env,\s*'([A-Z_]+)'/g)].map((m) => m[1]!),
+    );
     const rows = tableAfter(read('README.md'), '## Configuration');
     expect(rows.map((r) => unquote(r[0]!)).sort()).toEqual([...read_].sort());
   });
@@ -68,7 +75,9 @@ describe('README.md configuration table', () => {
 
 describe('docs/operations.md metrics table', () => {
   it('documents exactly the tc_ metrics the server registers', async () => {
-    const registered = (await new Metrics().registry.getMetricsAsJSON()).map((m) => m.name).filter((n) => n.startsWith('tc_'));
+    const registered = (await new Metrics().registry.getMetricsAsJSON())
+      .map((m) => m.name)
+      .filter((n) => n.startsWith('tc_'));
     const rows = tableAfter(read('docs/operations.md'), '## Metrics');
     const documented = rows.map((r) => unquote(r[0]!).replace(/\{.*\}$/, '')).filter((n) => n.startsWith('tc_'));
     expect(documented.sort()).toEqual(registered.sort());

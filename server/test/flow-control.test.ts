@@ -72,7 +72,9 @@ describe('a slow consumer', () => {
     expect(had.map((f) => f.seq)).toEqual(Array.from({ length: last }, (_, i) => i + 1));
     const again = await connect(ts, s.patientToken, s.conv, last);
     await again.waitForSeq(s.conv, sent, 10_000);
-    expect(again.messages(s.conv).map((f) => f.seq)).toEqual(Array.from({ length: sent - last }, (_, i) => last + i + 1));
+    expect(again.messages(s.conv).map((f) => f.seq)).toEqual(
+      Array.from({ length: sent - last }, (_, i) => last + i + 1),
+    );
   });
 });
 

@@ -169,7 +169,9 @@ describe('join with since', () => {
     await patient.join(s.conv, 0);
     await sending;
     await patient.waitForSeq(s.conv, 700);
-    expect(patient.messages(s.conv).map((m: MessageFrame) => m.seq)).toEqual(Array.from({ length: 700 }, (_, i) => i + 1));
+    expect(patient.messages(s.conv).map((m: MessageFrame) => m.seq)).toEqual(
+      Array.from({ length: 700 }, (_, i) => i + 1),
+    );
   });
 
   it('replays a long history at the pace the client reads, without tripping the slow-consumer cap', async () => {

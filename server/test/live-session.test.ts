@@ -65,9 +65,7 @@ describe('a live session between a patient and a therapist', () => {
     await therapist.join(s.conv);
     const patient = await connect(s.patientToken);
     await patient.join(s.conv);
-    const presence = await therapist.waitFor<PresenceFrame>(
-      (f) => f.type === 'presence' && f.members.length === 2,
-    );
+    const presence = await therapist.waitFor<PresenceFrame>((f) => f.type === 'presence' && f.members.length === 2);
     expect(presence.members.map((m) => m.role).sort()).toEqual(['patient', 'therapist']);
 
     patient.send({ type: 'typing', conv: s.conv, active: true });

@@ -50,7 +50,7 @@ describe('crash safety', () => {
       pending.push(
         patient.sendText(s.conv, `message ${i}`, id).then(
           (reply) => {
-            if (reply.type === 'ack') acked.set(id, (reply as AckFrame).seq);
+            if (reply.type === 'ack') acked.set(id, reply.seq);
             if (acked.size >= 150 && !killed) {
               killed = true;
               first.child.kill('SIGKILL');
@@ -86,7 +86,8 @@ describe('graceful shutdown on SIGTERM', () => {
     const first = await start(dataDir);
     const patient = await connect(first.url, s.patientToken, s.conv);
     const replies: Promise<AckFrame | ErrorFrame>[] = [];
-    for (let i = 0; i < 300; i++) replies.push(patient.sendText(s.conv, `term ${i}`, `term-${i}`).catch(() => ({ type: 'error' }) as ErrorFrame));
+    for (let i = 0; i < 300; i++)
+      replies.push(patient.sendText(s.conv, `term ${i}`, `term-${i}`).catch(() => ({ type: 'error' }) as ErrorFrame));
     await new Promise((r) => setTimeout(r, 5));
     first.child.kill('SIGTERM');
     const closed = await patient.closed;
@@ -109,7 +110,11 @@ describe('graceful shutdown on SIGTERM', () => {
 describe('configuration errors', () => {
   const entry = path.join(REPO_ROOT, 'server/dist/cli/start.js');
   const run = (env: Record<string, string>) =>
-    spawnSync(process.execPath, [entry], { env: { ...process.env, DATA_DIR: tempDataDir(), ...env }, encoding: 'utf8', timeout: 10_000 });
+    spawnSync(process.execPath, [entry], {
+      env: { ...process.env, DATA_DIR: tempDataDir(), ...env },
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
 
   it.each([
     ['PORT', 'eighty', /PORT="eighty" is invalid/],

@@ -129,12 +129,12 @@ export class RedisBus implements Bus {
   }
 
   async subscribe(conv: string, handler: BusHandler): Promise<void> {
-    let set = this.handlers.get(conv);
-    if (set) {
-      set.add(handler);
+    const existing = this.handlers.get(conv);
+    if (existing) {
+      existing.add(handler);
       return;
     }
-    this.handlers.set(conv, (set = new Set([handler])));
+    this.handlers.set(conv, new Set([handler]));
     const channel = this.channel(conv);
     const done = this.sharded ? this.sub.ssubscribe(channel) : this.sub.subscribe(channel);
     let timer: NodeJS.Timeout | undefined;

@@ -5,7 +5,8 @@ import { ROLES, type Role } from '@therapy-chat/protocol';
 import { loadOrCreateSigningKey, signToken } from '../auth/signing-key.js';
 import { ConfigError, loadConfig } from '../config.js';
 
-const USAGE = 'usage: npm run token -- --user <id> --role <patient|therapist|supervisor|admin> [--ttl <seconds, default 3600>]';
+const USAGE =
+  'usage: npm run token -- --user <id> --role <patient|therapist|supervisor|admin> [--ttl <seconds, default 3600>]';
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n${USAGE}\n`);
@@ -17,10 +18,12 @@ try {
     options: { user: { type: 'string' }, role: { type: 'string' }, ttl: { type: 'string', default: '3600' } },
     strict: true,
   });
-  if (!values.user || !/^[A-Za-z0-9_-]{1,64}$/.test(values.user)) fail('--user must be 1–64 characters of A–Z a–z 0–9 _ -');
+  if (!values.user || !/^[A-Za-z0-9_-]{1,64}$/.test(values.user))
+    fail('--user must be 1–64 characters of A–Z a–z 0–9 _ -');
   if (!values.role || !ROLES.includes(values.role as Role)) fail(`--role must be one of ${ROLES.join(', ')}`);
   const ttl = Number(values.ttl);
-  if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > 7 * 24 * 3600) fail('--ttl must be whole seconds from 1 to 604800');
+  if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > 7 * 24 * 3600)
+    fail('--ttl must be whole seconds from 1 to 604800');
   const config = loadConfig();
   const key = await loadOrCreateSigningKey(config.dataDir);
   const token = await signToken(key, {

@@ -28,7 +28,13 @@ export class DataKeyRing implements MessageSealer {
     const id = newId('dek');
     const dek = randomBytes(KEY_BYTES);
     const wrapped = await this.provider.wrap(id, dek);
-    await this.store.insertDataKey({ id, caseId, kekId: wrapped.kekId, wrapped: wrapped.wrapped, createdAt: Date.now() });
+    await this.store.insertDataKey({
+      id,
+      caseId,
+      kekId: wrapped.kekId,
+      wrapped: wrapped.wrapped,
+      createdAt: Date.now(),
+    });
     this.byId.set(id, dek);
     this.currentByCase.set(caseId, id);
     return id;

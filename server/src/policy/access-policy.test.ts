@@ -1,12 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { ROLES, type Role } from '@therapy-chat/protocol';
+import { ROLES } from '@therapy-chat/protocol';
 import type { AppointmentStatus, CaseStatus, ConversationInfo } from '../store/store.js';
 import { can, type ConversationAction } from './access-policy.js';
 
-const ACTIONS: ConversationAction[] = ['conversation.join', 'conversation.read', 'conversation.send', 'conversation.typing'];
+const ACTIONS: ConversationAction[] = [
+  'conversation.join',
+  'conversation.read',
+  'conversation.send',
+  'conversation.typing',
+];
 const NOW = Date.UTC(2026, 10, 23);
 
-function conversation(kind: 'appointment' | 'thread', caseStatus: CaseStatus, status: AppointmentStatus | null): ConversationInfo {
+function conversation(
+  kind: 'appointment' | 'thread',
+  caseStatus: CaseStatus,
+  status: AppointmentStatus | null,
+): ConversationInfo {
   return {
     id: 'cv_1',
     kind,
@@ -40,7 +49,7 @@ describe('access policy matrix: every role × user × action × conversation sta
           const expected = participant && (!writing || open);
           const label = `${role} ${user} ${action} ${conv.kind}/${conv.appointmentStatus ?? conv.caseStatus}`;
           it(`${expected ? 'allows' : 'denies'} ${label}`, () => {
-            const d = can({ userId: user, role: role as Role }, action, conv, NOW);
+            const d = can({ userId: user, role: role }, action, conv, NOW);
             expect(d.allow).toBe(expected);
             if (!d.allow) expect(d.code).toBe(participant ? 'CONVERSATION_CLOSED' : 'FORBIDDEN');
             expect(d.reason.length).toBeGreaterThan(0);

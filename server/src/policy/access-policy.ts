@@ -13,7 +13,8 @@ export interface Actor {
   readonly role: Role;
 }
 
-export type ConversationAction = 'conversation.join' | 'conversation.read' | 'conversation.send' | 'conversation.typing';
+export type ConversationAction =
+  'conversation.join' | 'conversation.read' | 'conversation.send' | 'conversation.typing';
 
 export type Decision =
   | { readonly allow: true; readonly reason: string }

@@ -28,7 +28,10 @@ describe.skipIf(!pg.available)('PostgresStore', () => {
   });
 
   it('answers unavailable, quickly, when the server cannot be reached', async () => {
-    const store = new PostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/none', connectTimeoutMs: 500 });
+    const store = new PostgresStore({
+      connectionString: 'postgres://postgres@127.0.0.1:1/none',
+      connectTimeoutMs: 500,
+    });
     const started = Date.now();
     await expect(store.getConversation('cv_x')).rejects.toBeInstanceOf(StoreUnavailableError);
     expect(Date.now() - started).toBeLessThan(2000);

@@ -38,9 +38,10 @@ import {
 
 // bigint (int8) columns hold times in ms and seqs: well inside 2^53, so read them as numbers.
 const INT8_OID = 20;
+const parseInt8 = (v: string): number => Number(v);
 const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+  getTypeParser: ((oid: number, format?: 'text' | 'binary'): unknown =>
+    oid === INT8_OID ? parseInt8 : (pg.types.getTypeParser(oid, format) as unknown)) as typeof pg.types.getTypeParser,
 };
 
 /** SQLSTATE classes and codes that mean "not now" (connection lost, server shutting down, contention). */
@@ -100,7 +101,9 @@ export class PostgresStore implements Store {
     const { error, results } = await migrator.migrateToLatest();
     if (error) {
       const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-      throw new Error(`database migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`);
+      throw new Error(
+        `database migration ${failed} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`,
+      );
     }
   }
 

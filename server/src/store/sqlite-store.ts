@@ -112,7 +112,9 @@ export class SqliteStore implements Store {
     const { error, results } = await migrator.migrateToLatest();
     if (error) {
       const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-      throw new Error(`database migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`);
+      throw new Error(
+        `database migration ${failed} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`,
+      );
     }
     this.stmt = prepareStatements(this.db);
   }

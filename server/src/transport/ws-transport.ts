@@ -64,7 +64,9 @@ export class WsTransport implements Transport {
         const conn = new WsConnection(ws, subprotocol, remote, String(req.headers['user-agent'] ?? '').slice(0, 200));
         const events = listener(conn);
         ws.on('message', (data: Buffer | ArrayBuffer | Buffer[]) => {
-          events.message(Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data);
+          events.message(
+            Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data,
+          );
         });
         ws.on('close', (code: number) => events.close(code));
         // Protocol errors (bad opcodes, oversize frames) make ws close the socket itself; the 'close' event follows.

@@ -160,8 +160,8 @@ export async function spawnServer(dataDir: string, env: Record<string, string> =
         }
       }
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
     void exited.then(() => {
       clearTimeout(timer);
       reject(new Error(`server exited before listening: ${output.join('\n')}`));

@@ -1,5 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AckFrame, JoinedFrame, MessageFrame, PresenceFrame, WelcomeFrame } from '@therapy-chat/protocol';
+import type {
+  AckFrame,
+  HistoryPageFrame,
+  JoinedFrame,
+  MessageFrame,
+  PresenceFrame,
+  WelcomeFrame,
+} from '@therapy-chat/protocol';
 import { JSON_SUBPROTOCOL } from '@therapy-chat/protocol';
 import { startServer, type Session, type TestServer } from './helpers/harness.js';
 import { TestClient } from './helpers/test-client.js';
@@ -84,11 +91,11 @@ describe('a live session between a patient and a therapist', () => {
     const patient = await connect(s.patientToken);
     await patient.join(s.conv);
     for (let i = 1; i <= 5; i++) await patient.sendText(s.conv, `line ${i}`);
-    const page = await patient.request({ type: 'history', conv: s.conv, limit: 2 });
+    const page = await patient.request<HistoryPageFrame>({ type: 'history', conv: s.conv, limit: 2 });
     expect(page).toMatchObject({ type: 'history', hasMore: true });
-    expect((page as { messages: MessageFrame[] }).messages.map((m) => m.seq)).toEqual([4, 5]);
-    const older = await patient.request({ type: 'history', conv: s.conv, before: 4, limit: 10 });
-    expect((older as { messages: MessageFrame[] }).messages.map((m) => m.text)).toEqual(['line 1', 'line 2', 'line 3']);
+    expect((page as HistoryPageFrame).messages.map((m) => m.seq)).toEqual([4, 5]);
+    const older = await patient.request<HistoryPageFrame>({ type: 'history', conv: s.conv, before: 4, limit: 10 });
+    expect((older as HistoryPageFrame).messages.map((m) => m.text)).toEqual(['line 1', 'line 2', 'line 3']);
     expect(older).toMatchObject({ hasMore: false });
   });
 });

@@ -24,6 +24,7 @@ export class ResilientClient {
   private ready = false;
   private stopped = false;
   private urlIndex = 0;
+  private joinId = -1;
   private nextId = 1;
   private readonly unacked = new Map<string, Unacked>();
 
@@ -62,7 +63,7 @@ export class ResilientClient {
   private onFrame(f: ServerFrame): void {
     switch (f.type) {
       case 'welcome':
-        this.write({ type: 'join', id: this.nextId++, conv: this.conv, since: this.lastSeq });
+        this.join();
         return;
       case 'joined':
         this.connects++;
@@ -85,6 +86,19 @@ export class ResilientClient {
         return;
       }
       case 'error': {
+        if (f.id !== undefined && f.id === this.joinId) {
+          // A join refused for now (store briefly unavailable, node shutting down): try again.
+          if (!ERROR_CODES[f.code].retryable) throw new Error(`join refused: ${f.code}`);
+          setTimeout(() => this.join(), f.retryAfterMs ?? 200);
+          return;
+        }
+        if (f.code === 'RATE_LIMITED' && !f.clientMsgId) {
+          // The dropped frame is not named: resend whatever is unanswered (resends are idempotent).
+          setTimeout(() => {
+            if (this.ready) for (const u of this.unacked.values()) this.transmit(u);
+          }, f.retryAfterMs ?? 200);
+          return;
+        }
         const u = f.clientMsgId ? this.unacked.get(f.clientMsgId) : undefined;
         if (!u) return;
         if (ERROR_CODES[f.code].retryable) {
@@ -98,6 +112,11 @@ export class ResilientClient {
       default:
         return;
     }
+  }
+
+  private join(): void {
+    this.joinId = this.nextId++;
+    this.write({ type: 'join', id: this.joinId, conv: this.conv, since: this.lastSeq });
   }
 
   private transmit(u: Unacked): void {

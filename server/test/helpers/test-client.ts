@@ -119,7 +119,7 @@ export class TestClient {
     const id = this.newId();
     const from = this.frames.length;
     this.send({ ...frame, id });
-    return this.waitFor<T | ErrorFrame>((f) => 'id' in f && f.id === id && f.type !== 'msg', timeoutMs, from);
+    return this.waitFor<T | ErrorFrame>((f) => 'id' in f && f.id === id, timeoutMs, from);
   }
 
   async auth(token: string): Promise<WelcomeFrame | ErrorFrame> {

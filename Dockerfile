@@ -31,10 +31,7 @@ ENV npm_config_nodedir=/usr/local \
     npm_config_update_notifier=false
 WORKDIR /app
 COPY --from=manifests /out/ ./
-# package-lock.json is written on machines whose registry lacks some other platforms' optional packages (rollup's
-# darwin/android/... binaries), so it omits them and `npm ci` rejects it as out of sync; `npm install` then installs the
-# same locked versions.
-RUN npm ci || { echo 'npm ci failed; retrying with npm install' >&2; npm install; }
+RUN npm ci
 COPY . .
 # Build, drop dev dependencies, and drop better-sqlite3's sources and intermediate build files (about 25 MB): only
 # build/Release/better_sqlite3.node is loaded at run time.

@@ -180,6 +180,12 @@ export const CLOSE_CODES = {
       'A valid frame other than `auth` came before authentication, or the token was invalid. Fix the credentials first.',
   },
   FORBIDDEN: { code: 4003, action: 'stop', description: 'The account may not connect (for example, it is disabled).' },
+  IDLE_TIMEOUT: {
+    code: 4004,
+    action: 'stop',
+    description:
+      'No user activity (join, leave, send, typing, history) for the idle timeout, 1 hour by default; heartbeats and token refreshes do not count. Reconnect when the user acts again.',
+  },
   TOKEN_EXPIRED: {
     code: 4101,
     action: 'refresh-token',

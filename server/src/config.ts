@@ -19,6 +19,8 @@ export interface Config {
   /** Queued bytes above which typing and presence are shed for that connection. */
   readonly shedOutboundBytes: number;
   readonly heartbeatMs: number;
+  /** A connection whose user has done nothing for this long is closed (4004). */
+  readonly idleTimeoutMs: number;
   readonly authTimeoutMs: number;
   readonly commitMaxBatch: number;
   readonly sqliteBusyTimeoutMs: number;
@@ -122,6 +124,7 @@ export function loadConfig(env: Env = process.env): Config {
     shedOutboundBytes: Math.floor(maxOutboundBytes / 4),
     heartbeatMs: intVar(env, 'HEARTBEAT_INTERVAL_MS', 25_000, 100, 600_000),
     authTimeoutMs: intVar(env, 'AUTH_TIMEOUT_MS', 10_000, 100, 600_000),
+    idleTimeoutMs: intVar(env, 'IDLE_TIMEOUT_MS', 3_600_000, 1000, 24 * 3_600_000),
     commitMaxBatch: intVar(env, 'COMMIT_MAX_BATCH', 256, 1, 10_000),
     sqliteBusyTimeoutMs: intVar(env, 'SQLITE_BUSY_TIMEOUT_MS', 2_000, 0, 60_000),
     shutdownTimeoutMs: intVar(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),

@@ -38,7 +38,10 @@ export class ClientConnection {
   readonly codec: Codec;
   readonly log: Logger;
   principal: Principal | undefined;
+  /** Real time (not the domain clock) the client was last heard from, for dead-peer detection. */
   lastHeard: number;
+  /** Domain time of the last thing the user did (not heartbeats, not token refreshes), for the idle timeout. */
+  lastActivity: number;
   private readonly bucket: TokenBucket;
   private readonly subs = new Map<string, Subscription>();
   private readonly joining = new Set<string>();
@@ -54,7 +57,8 @@ export class ClientConnection {
   ) {
     const now = service.now();
     this.codec = codecFor(transport.subprotocol);
-    this.lastHeard = now;
+    this.lastHeard = Date.now();
+    this.lastActivity = now;
     this.bucket = new TokenBucket(service.config.limits.framesPerSecond, service.config.limits.frameBurst, now);
     this.log = service.log.child({ conn: id });
     this.authTimer = setTimeout(
@@ -77,7 +81,7 @@ export class ClientConnection {
     if (this.closing) return;
     const { config, metrics } = this.service;
     const now = this.service.now();
-    this.lastHeard = now;
+    this.lastHeard = Date.now();
     const wait = this.bucket.take(now);
     if (wait > 0) {
       metrics.framesIn.inc({ type: 'rate_limited' });
@@ -114,6 +118,7 @@ export class ClientConnection {
     }
     const frame = result.frame;
     metrics.framesIn.inc({ type: frame.type });
+    if (USER_ACTIONS.has(frame.type)) this.lastActivity = now;
     this.dispatch(frame).catch((err: unknown) => this.internalError(err, frame));
   }
 
@@ -465,10 +470,17 @@ export class ClientConnection {
 
   // ------------------------------------------------------------------ lifecycle
 
-  /** Sends a server ping, or closes the connection when nothing was heard for two intervals. */
+  /**
+   * Sends a server ping, or closes the connection: when nothing was heard for two intervals (a dead peer), or when
+   * the user has done nothing for the idle timeout (`now` is the domain clock; heartbeats do not count).
+   */
   heartbeat(now: number): void {
     if (this.closing || !this.principal) return;
-    if (now - this.lastHeard > 2 * this.service.config.heartbeatMs) {
+    if (now - this.lastActivity >= this.service.config.idleTimeoutMs) {
+      this.closeWith('IDLE_TIMEOUT', 'no user activity for the idle timeout');
+      return;
+    }
+    if (Date.now() - this.lastHeard > 2 * this.service.config.heartbeatMs) {
       this.closeWith('HEARTBEAT_TIMEOUT', 'no frame from the client for two heartbeat intervals');
       return;
     }
@@ -505,3 +517,6 @@ export class ClientConnection {
 }
 
 const PING = new OutboundFrame({ type: 'ping' });
+
+/** Frames that are the user doing something. Heartbeats and token refreshes are the app, not the user. */
+const USER_ACTIONS: ReadonlySet<ClientFrame['type']> = new Set(['join', 'leave', 'send', 'typing', 'history']);

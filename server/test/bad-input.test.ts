@@ -766,6 +766,10 @@ describe('flooding past the rate limit', () => {
     expect(pongs + refused).toBe(7);
     expect(refused).toBeGreaterThanOrEqual(1);
     expect(refused).toBeLessThanOrEqual(BURST);
+    // Each refusal names the frame it dropped, so the client knows what to resend.
+    const refusedIds = answers.flatMap((f) => (f.type === 'error' && f.code === 'RATE_LIMITED' ? [f.id] : []));
+    const pongIds = answers.flatMap((f) => (f.type === 'pong' ? [f.id] : []));
+    expect([...refusedIds, ...pongIds].sort()).toEqual(Array.from({ length: 7 }, (_, i) => 1000 + i));
     expect(bad.isClosed).toBe(false);
 
     await new Promise((r) => setTimeout(r, 1000)); // the bucket refills

@@ -89,7 +89,12 @@ export class ClientConnection {
         this.closeWith('FLOODING', 'kept sending past the rate limit');
         return;
       }
-      this.sendError({ code: 'RATE_LIMITED', message: 'too many frames; slow down', retryAfterMs: wait });
+      this.sendError({
+        code: 'RATE_LIMITED',
+        message: 'too many frames; slow down',
+        retryAfterMs: wait,
+        ...this.peek(data),
+      });
       return;
     }
     this.rateLimitedStreak = 0;
@@ -120,6 +125,28 @@ export class ClientConnection {
     metrics.framesIn.inc({ type: frame.type });
     if (USER_ACTIONS.has(frame.type)) this.lastActivity = now;
     this.dispatch(frame).catch((err: unknown) => this.internalError(err, frame));
+  }
+
+  /**
+   * The request fields of a frame that will not be processed (rate-limited), so the client knows which one to
+   * resend. Best effort: anything that does not decode or validate names nothing.
+   */
+  private peek(data: Uint8Array): { id?: number; conv?: string; clientMsgId?: string } {
+    if (data.byteLength > this.service.config.limits.maxFrameBytes) return {};
+    let decoded: unknown;
+    try {
+      decoded = this.codec.decode(data);
+    } catch {
+      return {};
+    }
+    const result = validateClientFrame(decoded, this.service.config.limits);
+    if (!result.ok) return result.id === undefined ? {} : { id: result.id };
+    const f = result.frame;
+    return {
+      ...('id' in f && f.id !== undefined && { id: f.id }),
+      ...('conv' in f && { conv: f.conv }),
+      ...(f.type === 'send' && { clientMsgId: f.clientMsgId }),
+    };
   }
 
   private async dispatch(frame: ClientFrame): Promise<void> {

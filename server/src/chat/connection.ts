@@ -124,7 +124,12 @@ export class ClientConnection {
     const frame = result.frame;
     metrics.framesIn.inc({ type: frame.type });
     if (USER_ACTIONS.has(frame.type)) this.lastActivity = now;
-    this.dispatch(frame).catch((err: unknown) => this.internalError(err, frame));
+    try {
+      const pending = this.dispatch(frame);
+      if (pending) pending.catch((err: unknown) => this.internalError(err, frame));
+    } catch (err) {
+      this.internalError(err, frame);
+    }
   }
 
   /**
@@ -149,27 +154,34 @@ export class ClientConnection {
     };
   }
 
-  private async dispatch(frame: ClientFrame): Promise<void> {
-    if (frame.type === 'ping')
-      return void this.write({ type: 'pong', ...(frame.id !== undefined && { id: frame.id }) });
-    if (frame.type === 'pong') return;
+  /** Runs a frame's handler. Sends, typing and heartbeats run synchronously (no promise per message); the rest are async. */
+  private dispatch(frame: ClientFrame): Promise<void> | undefined {
+    if (frame.type === 'ping') {
+      this.write({ type: 'pong', ...(frame.id !== undefined && { id: frame.id }) });
+      return undefined;
+    }
+    if (frame.type === 'pong') return undefined;
     if (frame.type === 'auth') return this.onAuth(frame);
     if (!this.principal) {
       this.closeWith('UNAUTHENTICATED', 'the first frame must be auth');
-      return;
+      return undefined;
     }
     switch (frame.type) {
       case 'join':
         return this.onJoin(frame, this.principal);
       case 'leave':
-        return this.onLeave(frame);
+        this.onLeave(frame);
+        return undefined;
       case 'send':
-        return this.onSend(frame, this.principal);
+        this.onSend(frame, this.principal);
+        return undefined;
       case 'typing':
-        return this.onTyping(frame, this.principal);
+        this.onTyping(frame, this.principal);
+        return undefined;
       case 'history':
         return this.onHistory(frame);
     }
+    return undefined;
   }
 
   private async onAuth(frame: AuthFrame): Promise<void> {

@@ -145,6 +145,81 @@ describe.skipIf(!ready)('a cluster', () => {
     for (const t of senders) expect(t.messages(s.conv).map((m) => [m.seq, m.clientMsgId])).toEqual(reference);
   });
 
+  it('carries presence and typing between nodes', async () => {
+    const c = await cluster(2);
+    const s = await c.seed();
+    const { TestClient } = await import('./helpers/test-client.js');
+    const onA = await TestClient.connect(url(c.ports[0]!));
+    const onB = await TestClient.connect(url(c.ports[1]!));
+    cleanups.push(
+      () => void onA.close(),
+      () => void onB.close(),
+    );
+    await onA.auth(s.patientToken);
+    await onA.join(s.conv);
+    await onB.auth(s.therapistToken);
+    await onB.join(s.conv);
+    const both = (f: { type: string; members?: readonly { role: string }[] }) =>
+      f.type === 'presence' &&
+      f.members
+        ?.map((m) => m.role)
+        .sort()
+        .join() === 'patient,therapist';
+    await onA.waitFor((f) => both(f as never));
+    await onB.waitFor((f) => both(f as never));
+    onA.send({ type: 'typing', conv: s.conv, active: true });
+    expect(await onB.waitFor((f) => f.type === 'typing')).toMatchObject({
+      user: s.patientId,
+      role: 'patient',
+      active: true,
+    });
+    // The patient leaves node A: node B's member hears the patient is gone.
+    await onA.close();
+    await onB.waitFor((f) => f.type === 'presence' && f.members.length === 1 && f.members[0]!.role === 'therapist');
+  });
+
+  it('npm run cluster starts nodes behind one URL, and stops them all on SIGTERM', async () => {
+    const { spawn } = await import('node:child_process');
+    const path = await import('node:path');
+    const { REPO_ROOT } = await import('./helpers/harness.js');
+    const db = await freshPostgresDatabase();
+    drops.push(db.drop);
+    const port = await freePort();
+    const first = await freePort();
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(REPO_ROOT, 'server/dist/cli/cluster.js'),
+        '--nodes',
+        '2',
+        '--port',
+        String(port),
+        '--first-node-port',
+        String(first),
+      ],
+      {
+        env: { ...process.env, DATABASE_URL: db.url, REDIS_URL, DATA_DIR: tempDataDir(), LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    cleanups.push(() => void child.kill('SIGKILL'));
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const until = Date.now() + 15_000;
+    let ready = 0;
+    // Through the proxy, both nodes answer /readyz (round-robin: two requests reach two nodes).
+    while (ready < 2 && Date.now() < until) {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+      ready = res?.status === 200 ? ready + 1 : 0;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(ready, stderr).toBe(2);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(stderr).toMatch(/2 nodes on ports/);
+  });
+
   it('shows Redis and PostgreSQL only ciphertext and ids', async () => {
     const { Redis } = await import('ioredis');
     const spy = new Redis(REDIS_URL);
@@ -205,6 +280,8 @@ describe.skipIf(!ready)('a cluster under faults', () => {
     await new Promise((r2) => setTimeout(r2, 300));
     await r.kill();
     await new Promise((r2) => setTimeout(r2, 500));
+    // Readiness tells the load balancer the node cannot fan out now.
+    expect((await fetch(`http://127.0.0.1:${c.ports[0]}/readyz`)).status).toBe(503);
     await r.start();
     const seqs = await talking;
     await expectIntact(seqs, patient, therapist);

@@ -92,6 +92,22 @@ const SERVER_FRAMES: { [K in ServerFrameType]: Extract<ServerFrame, { type: K }>
     ...boundaryTexts.map((text, i) => ({ type: 'msg' as const, ...message, seq: i + 1, text })),
   ],
   typing: [{ type: 'typing', conv: 'c', user: 'u1', role: 'supervisor', active: true }],
+  'risk-alert': [
+    { type: 'risk-alert', conv: 'c', seq: 7, caseId: 'C-7K3M-92QD', level: 'high', category: 'suicide', ts: 1 },
+  ],
+  'crisis-resources': [
+    {
+      type: 'crisis-resources',
+      conv: 'c',
+      seq: 7,
+      heading: 'You do not have to face this alone',
+      body: 'Call your local emergency number.',
+      contacts: [
+        { name: 'Listening line', contact: 'Call 000', availability: '24 hours' },
+        { name: 'Text line', contact: 'Text 000' },
+      ],
+    },
+  ],
   presence: [
     { type: 'presence', conv: 'c', members: [] },
     {

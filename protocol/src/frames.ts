@@ -181,6 +181,36 @@ export interface ErrorFrame {
   readonly retryAfterMs?: number;
 }
 
+/**
+ * To the therapist connected to the conversation: a patient's message matched the risk screen. The message itself
+ * was delivered as usual; this names it by `seq` and says what kind of risk, never quoting it.
+ */
+export interface RiskAlertFrame {
+  readonly type: 'risk-alert';
+  readonly conv: string;
+  readonly seq: number;
+  readonly caseId: string;
+  readonly level: 'high' | 'medium';
+  readonly category: string;
+  readonly ts: number;
+}
+
+export interface CrisisContact {
+  readonly name: string;
+  readonly contact: string;
+  readonly availability?: string;
+}
+
+/** To the patient whose message matched the risk screen: where to get help now. Text set by the operator. */
+export interface CrisisResourcesFrame {
+  readonly type: 'crisis-resources';
+  readonly conv: string;
+  readonly seq: number;
+  readonly heading: string;
+  readonly body: string;
+  readonly contacts: readonly CrisisContact[];
+}
+
 export type ServerFrame =
   | WelcomeFrame
   | JoinedFrame
@@ -191,6 +221,8 @@ export type ServerFrame =
   | PresenceFrame
   | HistoryPageFrame
   | ErrorFrame
+  | RiskAlertFrame
+  | CrisisResourcesFrame
   | PingFrame
   | PongFrame;
 

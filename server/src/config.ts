@@ -33,6 +33,10 @@ export interface Config {
   /** The Redis bus instead of the in-process one, when set. */
   readonly redisUrl: string | undefined;
   readonly redisSharded: boolean;
+  /** Crisis resources shown to a patient after a risk hit (JSON file); unset: the default with placeholders. */
+  readonly crisisResourcesFile: string | undefined;
+  /** The risk phrase list; unset: the list shipped with the server. */
+  readonly riskPhrasesFile: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -134,5 +138,7 @@ export function loadConfig(env: Env = process.env): Config {
     databasePoolSize: intVar(env, 'DATABASE_POOL_SIZE', 10, 1, 1000),
     redisUrl: urlVar(env, 'REDIS_URL', ['redis:', 'rediss:']),
     redisSharded: boolVar(env, 'REDIS_SHARDED', false),
+    crisisResourcesFile: strVar(env, 'CRISIS_RESOURCES_FILE', '') || undefined,
+    riskPhrasesFile: strVar(env, 'RISK_PHRASES_FILE', '') || undefined,
   };
 }

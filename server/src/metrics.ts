@@ -55,6 +55,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly riskHits = new Counter({
+    name: 'tc_risk_hits_total',
+    help: 'Patient messages that matched the risk screen, by category and level',
+    labelNames: ['category', 'level'],
+    registers: [this.registry],
+  });
+
   constructor() {
     // Includes nodejs_eventloop_lag_seconds, process CPU and memory.
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 20 });

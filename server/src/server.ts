@@ -23,6 +23,9 @@ import { SqliteStore } from './store/sqlite-store.js';
 import { RedisBus } from './bus/redis-bus.js';
 import type { Store } from './store/store.js';
 import type { Transport } from './transport/transport.js';
+import { CRISIS_RESOURCES_ENV, containsPlaceholder, loadCrisisResources } from './risk/crisis-resources.js';
+import { PhraseListScreen } from './risk/phrase-list-screen.js';
+import type { RiskScreen } from './risk/risk-screen.js';
 import { WsTransport } from './transport/ws-transport.js';
 
 export const WS_PATH = '/ws';
@@ -36,6 +39,7 @@ export interface ServerOverrides {
   readonly bus?: Bus;
   readonly transport?: Transport;
   readonly now?: () => number;
+  readonly riskScreen?: RiskScreen;
 }
 
 /** The store the config selects: PostgreSQL when DATABASE_URL is set, else SQLite in DATA_DIR. */
@@ -90,7 +94,16 @@ export class TherapyChatServer {
       },
       'backends selected',
     );
+    const riskScreen = overrides.riskScreen ?? PhraseListScreen.fromFile(config.riskPhrasesFile);
+    const crisisResources = loadCrisisResources({ [CRISIS_RESOURCES_ENV]: config.crisisResourcesFile });
+    if (containsPlaceholder(crisisResources)) {
+      log.warn(
+        'CRISIS RESOURCES NOT SET: patients whose messages match the risk screen are shown placeholder contacts; set CRISIS_RESOURCES_FILE (docs/risk-screening.md)',
+      );
+    }
     const chat = new ChatService({
+      riskScreen,
+      crisisResources,
       config,
       log: log.child({ module: 'chat' }),
       metrics,

@@ -10,6 +10,16 @@ export type BusEvent =
   | { readonly kind: 'message'; readonly message: StoredMessage }
   /** The conversation's last seq is at least `seq`: sent after messages may have been lost on the way. */
   | { readonly kind: 'head'; readonly conv: string; readonly seq: number }
+  /** A patient's message matched the risk screen: alert the therapist wherever they are connected. No text. */
+  | {
+      readonly kind: 'risk-alert';
+      readonly conv: string;
+      readonly seq: number;
+      readonly caseId: string;
+      readonly level: 'high' | 'medium';
+      readonly category: string;
+      readonly ts: number;
+    }
   /** Who is connected to the conversation on one node; sent when it changes and every few seconds. */
   | { readonly kind: 'presence'; readonly conv: string; readonly node: string; readonly members: readonly Member[] }
   /** A node that just started following the conversation asks the others for their presence. */

@@ -16,6 +16,8 @@ import { ClientConnection } from './connection.js';
 import { GroupCommitter } from './group-commit.js';
 import { Hub, type EphemeralSink } from './hub.js';
 import type { OutboundFrame } from './outbound.js';
+import type { CrisisResources } from '../risk/crisis-resources.js';
+import { NO_RISK, type RiskHit, type RiskResult, type RiskScreen } from '../risk/risk-screen.js';
 
 export interface ChatServiceDeps {
   readonly config: Config;
@@ -25,6 +27,8 @@ export interface ChatServiceDeps {
   readonly keys: DataKeyRing;
   readonly bus: Bus;
   readonly authenticator: Authenticator;
+  readonly riskScreen: RiskScreen;
+  readonly crisisResources: CrisisResources;
   /** The clock; tests pass a fake one. */
   readonly now?: () => number;
 }
@@ -37,6 +41,8 @@ export class ChatService implements EphemeralSink {
   readonly keys: DataKeyRing;
   readonly bus: Bus;
   readonly authenticator: Authenticator;
+  readonly riskScreen: RiskScreen;
+  readonly crisisResources: CrisisResources;
   readonly committer: GroupCommitter;
   readonly hub: Hub;
   readonly now: () => number;
@@ -52,6 +58,8 @@ export class ChatService implements EphemeralSink {
     this.keys = deps.keys;
     this.bus = deps.bus;
     this.authenticator = deps.authenticator;
+    this.riskScreen = deps.riskScreen;
+    this.crisisResources = deps.crisisResources;
     this.now = deps.now ?? Date.now;
     this.committer = new GroupCommitter({
       store: deps.store,
@@ -108,6 +116,50 @@ export class ChatService implements EphemeralSink {
 
   writeEphemeral(connectionId: string, frame: OutboundFrame): void {
     this.connections.get(connectionId)?.writeOutbound(frame, true);
+  }
+
+  writeEssential(connectionId: string, frame: OutboundFrame): void {
+    this.connections.get(connectionId)?.writeOutbound(frame, false);
+  }
+
+  /**
+   * Screens a patient's message. Never throws and never delays or blocks the message: a classifier that fails is
+   * logged and counted, and the message goes on as if unscreened.
+   */
+  screen(text: string): RiskResult {
+    try {
+      return this.riskScreen.screen(text);
+    } catch (err) {
+      this.log.error({ err: (err as Error).name, classifier: this.riskScreen.classifier }, 'risk screen failed');
+      this.metrics.errors.inc({ code: 'RISK_SCREEN_FAILED' });
+      return NO_RISK;
+    }
+  }
+
+  /** After a screened message is stored: alert the therapist (any node), count it, log it without its text. */
+  raiseRiskAlert(message: StoredMessage, caseId: string, hit: RiskHit): void {
+    this.metrics.riskHits.inc({ category: hit.category, level: hit.level });
+    this.log.warn(
+      {
+        conv: message.conv,
+        seq: message.seq,
+        caseId,
+        category: hit.category,
+        level: hit.level,
+        matched: hit.matched,
+        classifier: this.riskScreen.classifier,
+      },
+      'risk screen hit',
+    );
+    this.bus.publish(message.conv, {
+      kind: 'risk-alert',
+      conv: message.conv,
+      seq: message.seq,
+      caseId,
+      level: hit.level,
+      category: hit.category,
+      ts: message.ts,
+    });
   }
 
   startHeartbeats(): void {

@@ -24,7 +24,8 @@ import {
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/authenticator.js';
 import { can } from '../policy/access-policy.js';
-import { StoreUnavailableError } from '../store/store.js';
+import { StoreUnavailableError, type StoredMessage } from '../store/store.js';
+import { NO_RISK, type RiskHit } from '../risk/risk-screen.js';
 import type { TransportConnection } from '../transport/transport.js';
 import type { ChatService } from './chat-service.js';
 import { OutboundFrame } from './outbound.js';
@@ -292,8 +293,8 @@ export class ClientConnection {
         closed: !can(principal, 'conversation.send', fresh, service.now()).allow,
       });
       sub.start(frame.since ?? fresh.lastSeq);
-      service.hub.presenceTo(sub);
-      service.hub.presenceChanged(conv);
+      // Everyone hears if the picture changed; otherwise (a second device of someone present) only the joiner.
+      if (!service.hub.presenceChanged(conv)) service.hub.presenceTo(sub);
     } finally {
       this.joining.delete(conv);
     }
@@ -337,6 +338,8 @@ export class ClientConnection {
         clientMsgId,
       });
     }
+    // Screened before commit, acted on after: a hit never holds the message back.
+    const risk = principal.role === 'patient' ? service.screen(frame.text) : NO_RISK;
     service.committer.submit(
       {
         conv,
@@ -368,15 +371,13 @@ export class ClientConnection {
         }
         switch (outcome.kind) {
           case 'stored':
-          case 'duplicate':
-            return void this.write({
-              type: 'ack',
-              id,
-              conv,
-              clientMsgId,
-              seq: outcome.message.seq,
-              ts: outcome.message.ts,
-            });
+          case 'duplicate': {
+            const m = outcome.message;
+            this.write({ type: 'ack', id, conv, clientMsgId, seq: m.seq, ts: m.ts });
+            // Only a newly stored message raises an alert: a resend is the same message.
+            if (outcome.kind === 'stored' && risk.hit) this.onRiskHit(m, sub.info.caseId, risk);
+            return;
+          }
           case 'mismatch':
             return this.sendError({
               code: 'CLIENT_MSG_ID_REUSED',
@@ -398,6 +399,13 @@ export class ClientConnection {
         }
       },
     );
+  }
+
+  /** The patient who wrote it is shown where to get help now; the therapist is alerted. */
+  private onRiskHit(message: StoredMessage, caseId: string, hit: RiskHit): void {
+    const { heading, body, contacts } = this.service.crisisResources;
+    this.write({ type: 'crisis-resources', conv: message.conv, seq: message.seq, heading, body, contacts });
+    this.service.raiseRiskAlert(message, caseId, hit);
   }
 
   private onTyping(frame: TypingFrame, principal: Principal): void {

@@ -18,6 +18,8 @@ import type { Subscription } from './subscription.js';
 /** Where the hub sends ephemeral frames (typing, presence), which a busy connection may drop. */
 export interface EphemeralSink {
   writeEphemeral(connectionId: string, frame: OutboundFrame): void;
+  /** For frames that must not be shed (risk alerts). */
+  writeEssential(connectionId: string, frame: OutboundFrame): void;
 }
 
 interface Room {
@@ -116,12 +118,15 @@ export class Hub {
     return [...all].map(([user, role]) => ({ user, role })).sort((a, b) => a.user.localeCompare(b.user));
   }
 
-  /** Local membership changed: tell the other nodes, and local members if the whole picture changed. */
-  presenceChanged(conv: string): void {
+  /**
+   * Local membership changed: tell the other nodes, and local members if the whole picture changed. Returns whether
+   * local members were told.
+   */
+  presenceChanged(conv: string): boolean {
     const room = this.rooms.get(conv);
-    if (!room) return;
+    if (!room) return false;
     this.publishPresence(conv, room);
-    this.announce(conv, room);
+    return this.announce(conv, room);
   }
 
   private publishPresence(conv: string, room: Room): void {
@@ -129,13 +134,14 @@ export class Hub {
     this.bus.publish(conv, { kind: 'presence', conv, node: this.node, members });
   }
 
-  private announce(conv: string, room: Room): void {
+  private announce(conv: string, room: Room): boolean {
     const members = this.members(conv);
     const key = JSON.stringify(members);
-    if (key === room.lastAnnounced) return;
+    if (key === room.lastAnnounced) return false;
     room.lastAnnounced = key;
     const frame = new OutboundFrame({ type: 'presence', conv, members });
     for (const sub of room.subs) this.options.sink.writeEphemeral(sub.connectionId, frame);
+    return true;
   }
 
   /** Sends the current presence to one member (just joined), whether or not it changed. */
@@ -178,6 +184,14 @@ export class Hub {
           return;
         }
         for (const sub of room.subs) sub.offer(event.message.seq, frame);
+        return;
+      }
+      case 'risk-alert': {
+        const { kind: _kind, ...alert } = event;
+        const frame = new OutboundFrame({ type: 'risk-alert', ...alert });
+        // Essential, not ephemeral: an alert is never shed.
+        for (const sub of room.subs)
+          if (room.roles.get(sub.userId) === 'therapist') this.options.sink.writeEssential(sub.connectionId, frame);
         return;
       }
       case 'head':

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** `npm start`: runs one node with the config from the environment. */
 import { ConfigError, loadConfig, type Config } from '../config.js';
+import { RiskDataError } from '../risk/risk-data-error.js';
 import { TherapyChatServer } from '../server.js';
 
 let config: Config;
@@ -14,7 +15,16 @@ try {
   throw err;
 }
 
-const server = await TherapyChatServer.create(config);
+let server: TherapyChatServer;
+try {
+  server = await TherapyChatServer.create(config);
+} catch (err) {
+  if (err instanceof RiskDataError) {
+    process.stderr.write(`therapy-chat: configuration error: ${err.message}\n`);
+    process.exit(78);
+  }
+  throw err;
+}
 process.on('uncaughtException', (err) => {
   // A bug: log it and exit so the supervisor restarts a clean process. Nothing acknowledged is lost: acks follow commits.
   server.log.fatal({ err }, 'uncaught exception; exiting');

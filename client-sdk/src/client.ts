@@ -570,6 +570,10 @@ export class ChatClient {
         return this.conversations.get(frame.conv)?.onTyping(frame);
       case 'presence':
         return this.conversations.get(frame.conv)?.onPresence(frame);
+      case 'risk-alert':
+        return this.conversations.get(frame.conv)?.onRiskAlert(frame);
+      case 'crisis-resources':
+        return this.conversations.get(frame.conv)?.onCrisisResources(frame);
       case 'error':
         return this.onErrorFrame(link, frame);
       default:

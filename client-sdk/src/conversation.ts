@@ -12,6 +12,7 @@
  * overtake it, and a resend after a drop (same `clientMsgId`) is stored once. The ack settles the message; so does
  * the server's echo of it, which arrives in a replay when the ack was lost with the connection.
  */
+import type { CrisisResourcesFrame, RiskAlertFrame } from '@therapy-chat/protocol';
 import {
   validateClientFrame,
   type AckFrame,
@@ -391,6 +392,18 @@ export class Conversation {
   onTyping(frame: TypingNoticeFrame): void {
     if (this.status === 'gone') return;
     this.emitBoth('typing', { conversation: this, user: frame.user, role: frame.role, active: frame.active });
+  }
+
+  onRiskAlert(frame: RiskAlertFrame): void {
+    if (this.status === 'gone') return;
+    const { seq, caseId, level, category, ts } = frame;
+    this.emitBoth('riskAlert', { conversation: this, seq, caseId, level, category, ts });
+  }
+
+  onCrisisResources(frame: CrisisResourcesFrame): void {
+    if (this.status === 'gone') return;
+    const { seq, heading, body, contacts } = frame;
+    this.emitBoth('crisisResources', { conversation: this, seq, heading, body, contacts });
   }
 
   onPresence(frame: PresenceFrame): void {

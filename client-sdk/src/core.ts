@@ -21,11 +21,13 @@ export {
 export type {
   ClientEvents,
   ConversationEvents,
+  CrisisResourcesEvent,
   ErrorEvent,
   Listener,
   ListenerErrorHandler,
   MessageEvent,
   PresenceEvent,
+  RiskAlertEvent,
   StateEvent,
   TypingEvent,
 } from './events.js';

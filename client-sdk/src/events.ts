@@ -3,7 +3,7 @@
  * delivers them. A listener that throws does not stop delivery to the others or corrupt the client's state: the
  * error goes to `onListenerError` (default: `console.error`).
  */
-import type { ChatMessage, Member, Role } from '@therapy-chat/protocol';
+import type { ChatMessage, CrisisContact, Member, Role } from '@therapy-chat/protocol';
 import type { Conversation } from './conversation.js';
 import type { ChatError } from './errors.js';
 import type { ConnectionState } from './state.js';
@@ -31,6 +31,25 @@ export interface PresenceEvent {
   readonly members: readonly Member[];
 }
 
+/** For a therapist console: a patient's message (`seq`) matched the server's risk screen. Carries no text. */
+export interface RiskAlertEvent {
+  readonly conversation: Conversation;
+  readonly seq: number;
+  readonly caseId: string;
+  readonly level: 'high' | 'medium';
+  readonly category: string;
+  readonly ts: number;
+}
+
+/** For a patient app: show these now. Sent after a message of the patient's (`seq`) matched the risk screen. */
+export interface CrisisResourcesEvent {
+  readonly conversation: Conversation;
+  readonly seq: number;
+  readonly heading: string;
+  readonly body: string;
+  readonly contacts: readonly CrisisContact[];
+}
+
 export interface StateEvent {
   readonly previous: ConnectionState;
   readonly current: ConnectionState;
@@ -54,6 +73,8 @@ export interface ConversationEvents {
   message: MessageEvent;
   typing: TypingEvent;
   presence: PresenceEvent;
+  riskAlert: RiskAlertEvent;
+  crisisResources: CrisisResourcesEvent;
   error: ErrorEvent;
 }
 

@@ -1,6 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ChatMessage } from '@therapy-chat/protocol';
-import { ChatError, type PresenceEvent, type TypingEvent } from '../src/index.js';
+import {
+  ChatError,
+  type CrisisResourcesEvent,
+  type PresenceEvent,
+  type RiskAlertEvent,
+  type TypingEvent,
+} from '../src/index.js';
 import { Clients, record, startServer, waitUntil, type Session, type TestServer } from './helpers/sdk-harness.js';
 
 let ts: TestServer;
@@ -18,6 +24,24 @@ afterEach(async () => {
 });
 
 describe('a patient and a therapist talking through the SDK', () => {
+  it('surfaces a risk hit: crisis resources to the patient app, an alert without text to the therapist console', async () => {
+    const patient = clients.create({ url: ts.url, getToken: () => s.patientToken });
+    const therapist = clients.create({ url: ts.url, getToken: () => s.therapistToken });
+    await Promise.all([patient.connect(), therapist.connect()]);
+    const pc = await patient.join(s.conv);
+    const tc = await therapist.join(s.conv);
+    const alerts: RiskAlertEvent[] = [];
+    const resources: CrisisResourcesEvent[] = [];
+    tc.on('riskAlert', (e) => alerts.push(e));
+    pc.on('crisisResources', (e) => resources.push(e));
+    const ack = await pc.send('Honestly I want to die');
+    await waitUntil(() => alerts.length === 1 && resources.length === 1, 5000, 'alert and resources');
+    expect(alerts[0]).toMatchObject({ seq: ack.seq, caseId: s.caseId, level: 'high', category: 'suicide' });
+    expect(JSON.stringify({ ...alerts[0], conversation: undefined })).not.toMatch(/die/);
+    expect(resources[0]).toMatchObject({ seq: ack.seq });
+    expect(resources[0]!.contacts.length).toBeGreaterThan(0);
+  });
+
   it('connects, joins, and delivers each message once to both sides with the ack seq', async () => {
     for (const codec of ['msgpack', 'json'] as const) {
       const patient = clients.create({ url: ts.url, getToken: () => s.patientToken, codec });

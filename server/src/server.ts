@@ -23,6 +23,9 @@ import { SqliteStore } from './store/sqlite-store.js';
 import { RedisBus } from './bus/redis-bus.js';
 import type { Store } from './store/store.js';
 import type { Transport } from './transport/transport.js';
+import type { AuditSink } from './audit/audit-sink.js';
+import { AuditWriter } from './audit/audit-writer.js';
+import { createAuditSink } from './audit/create-audit-sink.js';
 import { CRISIS_RESOURCES_ENV, containsPlaceholder, loadCrisisResources } from './risk/crisis-resources.js';
 import { PhraseListScreen } from './risk/phrase-list-screen.js';
 import type { RiskScreen } from './risk/risk-screen.js';
@@ -40,6 +43,7 @@ export interface ServerOverrides {
   readonly transport?: Transport;
   readonly now?: () => number;
   readonly riskScreen?: RiskScreen;
+  readonly auditSink?: AuditSink;
 }
 
 /** The store the config selects: PostgreSQL when DATABASE_URL is set, else SQLite in DATA_DIR. */
@@ -67,6 +71,8 @@ export class TherapyChatServer {
     readonly chat: ChatService,
     readonly http: FastifyInstance,
     private readonly transport: Transport,
+    readonly audit: AuditWriter,
+    private readonly auditSink: AuditSink,
   ) {}
 
   static async create(config: Config, overrides: ServerOverrides = {}): Promise<TherapyChatServer> {
@@ -94,6 +100,12 @@ export class TherapyChatServer {
       },
       'backends selected',
     );
+    const auditSink = overrides.auditSink ?? createAuditSink(config);
+    const auditLog = log.child({ module: 'audit' });
+    const audit = new AuditWriter({
+      sink: auditSink,
+      onError: (err, pending) => auditLog.error({ err, pending }, 'audit append failed; retrying'),
+    });
     const riskScreen = overrides.riskScreen ?? PhraseListScreen.fromFile(config.riskPhrasesFile);
     const crisisResources = loadCrisisResources({ [CRISIS_RESOURCES_ENV]: config.crisisResourcesFile });
     if (containsPlaceholder(crisisResources)) {
@@ -102,6 +114,7 @@ export class TherapyChatServer {
       );
     }
     const chat = new ChatService({
+      audit,
       riskScreen,
       crisisResources,
       config,
@@ -119,6 +132,7 @@ export class TherapyChatServer {
       readiness: async () => {
         if (chat.shuttingDown) throw new Error('shutting down');
         if (!bus.healthy) throw new Error('bus (Redis) unreachable');
+        if (!audit.healthy) throw new Error('audit log unavailable');
         await store.ping();
       },
     });
@@ -126,7 +140,7 @@ export class TherapyChatServer {
     transport.attach(http.server, { path: WS_PATH, hardMaxFrameBytes: 2 * config.limits.maxFrameBytes }, (conn) =>
       chat.accept(conn),
     );
-    return new TherapyChatServer(config, log, metrics, store, keys, chat, http, transport);
+    return new TherapyChatServer(config, log, metrics, store, keys, chat, http, transport, audit, auditSink);
   }
 
   /** Starts listening; resolves with the bound address (port 0 picks a free port). */
@@ -153,6 +167,10 @@ export class TherapyChatServer {
       await this.transport.close();
       await this.http.close();
       await this.chat.bus.close();
+      await this.audit
+        .close(this.config.shutdownTimeoutMs)
+        .catch((err: unknown) => this.log.error({ err }, 'audit events lost at shutdown'));
+      await this.auditSink.close();
       await this.store.close();
       this.log.info('stopped');
     })();

@@ -331,6 +331,8 @@ describe.skipIf(!ready)('a cluster under faults', () => {
     await pgProxy.listen(proxyPort);
     const after = await during;
     const resent = await raw.sendText(s.conv, 'while the database is away', 'pg-down-1');
+    // The node never crashed: no fatal log line.
+    expect(c.nodes[0]!.output.filter((l) => l.includes('"level":60'))).toEqual([]);
     expect(resent).toMatchObject({ type: 'ack' });
     const seqs = [...before, ...after, (resent as { seq: number }).seq];
     await expectIntact(seqs, patient, therapist);

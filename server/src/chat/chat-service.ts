@@ -17,6 +17,7 @@ import { GroupCommitter } from './group-commit.js';
 import { Hub, type EphemeralSink } from './hub.js';
 import type { OutboundFrame } from './outbound.js';
 import type { CrisisResources } from '../risk/crisis-resources.js';
+import type { AuditWriter } from '../audit/audit-writer.js';
 import { NO_RISK, type RiskHit, type RiskResult, type RiskScreen } from '../risk/risk-screen.js';
 
 export interface ChatServiceDeps {
@@ -29,6 +30,7 @@ export interface ChatServiceDeps {
   readonly authenticator: Authenticator;
   readonly riskScreen: RiskScreen;
   readonly crisisResources: CrisisResources;
+  readonly audit: AuditWriter;
   /** The clock; tests pass a fake one. */
   readonly now?: () => number;
 }
@@ -43,6 +45,7 @@ export class ChatService implements EphemeralSink {
   readonly authenticator: Authenticator;
   readonly riskScreen: RiskScreen;
   readonly crisisResources: CrisisResources;
+  readonly audit: AuditWriter;
   readonly committer: GroupCommitter;
   readonly hub: Hub;
   readonly now: () => number;
@@ -59,6 +62,7 @@ export class ChatService implements EphemeralSink {
     this.bus = deps.bus;
     this.authenticator = deps.authenticator;
     this.riskScreen = deps.riskScreen;
+    this.audit = deps.audit;
     this.crisisResources = deps.crisisResources;
     this.now = deps.now ?? Date.now;
     this.committer = new GroupCommitter({

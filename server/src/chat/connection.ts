@@ -26,6 +26,8 @@ import type { Principal } from '../auth/authenticator.js';
 import { can } from '../policy/access-policy.js';
 import { StoreUnavailableError, type StoredMessage } from '../store/store.js';
 import { NO_RISK, type RiskHit } from '../risk/risk-screen.js';
+import type { AuditAction, AuditOutcome } from '../audit/audit-sink.js';
+import { isIP } from 'node:net';
 import type { TransportConnection } from '../transport/transport.js';
 import type { ChatService } from './chat-service.js';
 import { OutboundFrame } from './outbound.js';
@@ -192,6 +194,7 @@ export class ClientConnection {
     const refresh = this.principal !== undefined;
     if (!result.ok) {
       this.log.info({ code: result.code, reason: result.reason, refresh }, 'authentication refused');
+      this.audit('auth.refused', 'refused', result.code === 'TOKEN_EXPIRED' ? 'token-expired' : 'invalid-token');
       this.sendError({ code: result.code, message: result.reason, id: frame.id });
       if (!refresh)
         this.closeWith(result.code === 'TOKEN_EXPIRED' ? 'TOKEN_EXPIRED' : 'UNAUTHENTICATED', result.reason);
@@ -207,6 +210,7 @@ export class ClientConnection {
       return;
     }
     this.principal = p;
+    this.audit(refresh ? 'auth.refresh' : 'auth.login', 'granted', 'token');
     clearTimeout(this.authTimer);
     this.armExpiry(p.expiresAt);
     if (!refresh) this.log.info({ user: p.userId, role: p.role }, 'authenticated');
@@ -260,8 +264,17 @@ export class ClientConnection {
     this.joining.add(conv);
     try {
       const info = await service.store.getConversation(conv);
-      if (!info) return this.sendError({ code: 'NOT_FOUND', message: 'no such conversation', id, conv });
+      if (!info) {
+        this.audit('conversation.join.refused', 'refused', 'not-found', { type: 'conversation', id: conv });
+        return this.sendError({ code: 'NOT_FOUND', message: 'no such conversation', id, conv });
+      }
       const decision = can(principal, 'conversation.join', info, service.now());
+      this.audit(
+        decision.allow ? 'conversation.join' : 'conversation.join.refused',
+        decision.allow ? 'granted' : 'refused',
+        decision.rule,
+        { type: 'conversation', id: conv },
+      );
       if (!decision.allow) {
         this.log.info({ conv, user: principal.userId, reason: decision.reason }, 'join refused');
         return this.sendError({ code: decision.code, message: 'you may not join this conversation', id, conv });
@@ -327,6 +340,7 @@ export class ClientConnection {
         clientMsgId,
       });
     const decision = can(principal, 'conversation.send', sub.info, service.now());
+    if (!decision.allow) this.audit('access.refused', 'refused', decision.rule, { type: 'conversation', id: conv });
     if (!decision.allow)
       return this.sendError({ code: decision.code, message: decision.reason, id, conv, clientMsgId });
     if (service.shuttingDown) {
@@ -401,11 +415,42 @@ export class ClientConnection {
     );
   }
 
+  /**
+   * Writes an audit event for a decision about clinical data. Never throws into the chat path: an event the log
+   * refuses (a bug) is logged as an error.
+   */
+  private audit(
+    action: AuditAction,
+    outcome: AuditOutcome,
+    reason: string,
+    resource?: { type: 'conversation' | 'case'; id: string },
+  ): void {
+    const p = this.principal;
+    try {
+      this.service.audit.record({
+        actor: p ? { userId: p.userId, role: p.role } : 'anonymous',
+        action,
+        resource: resource ?? null,
+        outcome,
+        reason,
+        time: this.service.now(),
+        ip: isIP(this.transport.remoteAddress) ? this.transport.remoteAddress : null,
+        device: this.transport.userAgent || null,
+      });
+    } catch (err) {
+      this.log.error({ err, action }, 'audit event refused');
+    }
+  }
+
   /** The patient who wrote it is shown where to get help now; the therapist is alerted. */
   private onRiskHit(message: StoredMessage, caseId: string, hit: RiskHit): void {
     const { heading, body, contacts } = this.service.crisisResources;
     this.write({ type: 'crisis-resources', conv: message.conv, seq: message.seq, heading, body, contacts });
     this.service.raiseRiskAlert(message, caseId, hit);
+    this.audit('risk.flagged', 'granted', `${hit.matched}@${this.service.riskScreen.classifier}`, {
+      type: 'conversation',
+      id: message.conv,
+    });
   }
 
   private onTyping(frame: TypingFrame, principal: Principal): void {
@@ -438,6 +483,7 @@ export class ClientConnection {
       }
       throw err;
     }
+    this.audit('history.read', 'granted', `${stored.length}-messages`, { type: 'conversation', id: conv });
     const messages = stored.map((m) => service.decrypt(m));
     const first = messages[0];
     this.write({ type: 'history', id, conv, messages, hasMore: first !== undefined && first.seq > 1 });

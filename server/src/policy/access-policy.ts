@@ -16,9 +16,12 @@ export interface Actor {
 export type ConversationAction =
   'conversation.join' | 'conversation.read' | 'conversation.send' | 'conversation.typing';
 
+/**
+ * `reason` is for people (logs, error messages); `rule` is the short fixed code the audit log records.
+ */
 export type Decision =
-  | { readonly allow: true; readonly reason: string }
-  | { readonly allow: false; readonly code: ErrorCode; readonly reason: string };
+  | { readonly allow: true; readonly rule: string; readonly reason: string }
+  | { readonly allow: false; readonly code: ErrorCode; readonly rule: string; readonly reason: string };
 
 function participantRole(actor: Actor, conv: ConversationInfo): 'patient' | 'therapist' | undefined {
   if (actor.role === 'patient' && actor.userId === conv.patientId) return 'patient';
@@ -28,20 +31,29 @@ function participantRole(actor: Actor, conv: ConversationInfo): 'patient' | 'the
 
 export function can(actor: Actor, action: ConversationAction, conv: ConversationInfo, _now: number): Decision {
   const as = participantRole(actor, conv);
-  if (!as) return { allow: false, code: 'FORBIDDEN', reason: `not a participant of case ${conv.caseId}` };
+  if (!as) {
+    return {
+      allow: false,
+      code: 'FORBIDDEN',
+      rule: 'not-participant',
+      reason: `not a participant of case ${conv.caseId}`,
+    };
+  }
   switch (action) {
     case 'conversation.join':
     case 'conversation.read':
-      return { allow: true, reason: `${as} of case ${conv.caseId}` };
+      return { allow: true, rule: `${as}-of-case`, reason: `${as} of case ${conv.caseId}` };
     case 'conversation.send':
     case 'conversation.typing':
       if (!conversationAcceptsMessages(conv)) {
+        const ended = conv.kind === 'appointment';
         return {
           allow: false,
           code: 'CONVERSATION_CLOSED',
-          reason: conv.kind === 'appointment' ? 'the appointment has ended' : 'the case is discharged',
+          rule: ended ? 'appointment-ended' : 'case-discharged',
+          reason: ended ? 'the appointment has ended' : 'the case is discharged',
         };
       }
-      return { allow: true, reason: `${as} of case ${conv.caseId}` };
+      return { allow: true, rule: `${as}-of-case`, reason: `${as} of case ${conv.caseId}` };
   }
 }

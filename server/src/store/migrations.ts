@@ -73,6 +73,58 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
           .execute();
       },
     },
+    // The audit log (server/src/audit/, docs/audit.md): append-only events chained by hash, and a one-row head that
+    // every append locks and moves, so that appends from several nodes take turns and the chain stays linear.
+    '0002_audit_log': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('audit_events')
+          .addColumn('seq', 'bigint', (c) => c.primaryKey())
+          .addColumn('prev_hash', 'text', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .addColumn('occurred_at', 'bigint', (c) => c.notNull())
+          .addColumn('actor_id', 'text')
+          .addColumn('actor_role', 'text', (c) => c.notNull())
+          .addColumn('action', 'text', (c) => c.notNull())
+          .addColumn('resource_type', 'text')
+          .addColumn('resource_id', 'text')
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          .addColumn('reason', 'text')
+          .addColumn('ip', 'text')
+          .addColumn('device', 'text')
+          .execute();
+        // "Who accessed this case / what did this user do": the questions an investigation or a patient asks.
+        await db.schema
+          .createIndex('audit_events_resource')
+          .on('audit_events')
+          .columns(['resource_type', 'resource_id', 'seq'])
+          .execute();
+        await db.schema.createIndex('audit_events_actor').on('audit_events').columns(['actor_id', 'seq']).execute();
+        await db.schema
+          .createTable('audit_head')
+          .addColumn('id', 'integer', (c) => c.primaryKey().check(sql`id = 1`))
+          .addColumn('seq', 'bigint', (c) => c.notNull())
+          .addColumn('hash', 'text', (c) => c.notNull())
+          .execute();
+        // The genesis hash (GENESIS_HASH in audit-chain.ts), written out: a migration must not change with the code.
+        await sql`INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, ${'0'.repeat(64)})`.execute(db);
+        // Defence in depth: the sink only inserts, and the database refuses anything else on the events. An owner can
+        // drop the trigger; verification is what catches that.
+        if (dialect === 'postgres') {
+          await sql`CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'audit_events is append-only'; END $$`.execute(db);
+          await sql`CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
+            FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()`.execute(db);
+          await sql`CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+            FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()`.execute(db);
+        } else {
+          await sql`CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events
+            BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END`.execute(db);
+          await sql`CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events
+            BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END`.execute(db);
+        }
+      },
+    },
   };
   return { getMigrations: async () => migrations };
 }

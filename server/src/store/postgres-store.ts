@@ -89,6 +89,9 @@ export class PostgresStore implements Store {
     });
     // An idle client losing its connection (server restart) emits here; the pool replaces it.
     this.pool.on('error', () => {});
+    // A connection lost while checked out also emits 'error'; the query in flight rejects with it, which is where it
+    // is handled. Without a listener the process would crash.
+    this.pool.on('connect', (client) => client.on('error', () => {}));
     this.kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool: this.pool }) });
   }
 

@@ -53,6 +53,30 @@ export interface MessagesTable {
   created_at: number;
 }
 
+/** One audit event (server/src/audit/): append-only, chained by `prev_hash` → `hash`. */
+export interface AuditEventsTable {
+  seq: number;
+  prev_hash: string;
+  hash: string;
+  occurred_at: number;
+  actor_id: string | null;
+  actor_role: string;
+  action: string;
+  resource_type: string | null;
+  resource_id: string | null;
+  outcome: string;
+  reason: string | null;
+  ip: string | null;
+  device: string | null;
+}
+
+/** The audit chain's head: one row (`id` 1), locked and moved by every append. */
+export interface AuditHeadTable {
+  id: number;
+  seq: number;
+  hash: string;
+}
+
 export interface Database {
   users: UsersTable;
   cases: CasesTable;
@@ -60,4 +84,6 @@ export interface Database {
   conversations: ConversationsTable;
   appointments: AppointmentsTable;
   messages: MessagesTable;
+  audit_events: AuditEventsTable;
+  audit_head: AuditHeadTable;
 }

@@ -164,14 +164,20 @@ export class TherapyChatServer {
       await this.chat.shutdown(this.config.shutdownTimeoutMs);
       // Give close frames a moment to leave before the sockets are torn down.
       await new Promise((r) => setTimeout(r, 50));
-      await this.transport.close();
-      await this.http.close();
-      await this.chat.bus.close();
-      await this.audit
-        .close(this.config.shutdownTimeoutMs)
-        .catch((err: unknown) => this.log.error({ err }, 'audit events lost at shutdown'));
-      await this.auditSink.close();
-      await this.store.close();
+      const step = async (name: string, fn: () => Promise<unknown>) => {
+        this.log.debug({ step: name }, 'shutdown step');
+        await fn();
+      };
+      await step('transport', () => this.transport.close());
+      await step('http', () => this.http.close());
+      await step('bus', () => this.chat.bus.close());
+      await step('audit', () =>
+        this.audit
+          .close(this.config.shutdownTimeoutMs)
+          .catch((err: unknown) => this.log.error({ err }, 'audit events lost at shutdown')),
+      );
+      await step('audit-sink', () => this.auditSink.close());
+      await step('store', () => this.store.close());
       this.log.info('stopped');
     })();
     return this.stopping;

@@ -350,10 +350,24 @@ describe.skipIf(!ready)('a cluster under faults', () => {
       await new Promise((r) => setTimeout(r, 300));
       const node = c.nodes[i]!;
       node.child.kill('SIGTERM');
+      const t = setTimeout(
+        () => console.log(`node ${i} did not exit after SIGTERM:`, node.output.slice(-15).join('\n')),
+        20_000,
+      );
       expect((await node.exited).code).toBe(0);
+      clearTimeout(t);
       await c.start(i);
     }
+    const stuck = setTimeout(() => {
+      for (const [k, { patient, therapist }] of pairs.entries()) {
+        for (const c of [patient, therapist]) {
+          const d = c.describe();
+          if (d.unacked > 0 || !d.ready) console.log(`session ${k} not done:`, JSON.stringify(d));
+        }
+      }
+    }, 45_000);
     const all = await talking;
+    clearTimeout(stuck);
     for (const [k, { patient, therapist }] of pairs.entries()) await expectIntact(all[k]!, patient, therapist);
     const reconnected = pairs.filter(({ patient, therapist }) => patient.connects > 1 || therapist.connects > 1).length;
     expect(reconnected).toBeGreaterThan(0);

@@ -99,3 +99,17 @@ describe('a live session between a patient and a therapist', () => {
     expect(older).toMatchObject({ hasMore: false });
   });
 });
+
+describe('pipelining after auth', () => {
+  it('processes a join and a send sent right behind auth, without waiting for welcome, in order', async () => {
+    const c = await TestClient.connect(ts.url);
+    clients.push(c);
+    c.send({ type: 'auth', id: 1, token: s.patientToken });
+    c.send({ type: 'join', id: 2, conv: s.conv });
+    c.send({ type: 'send', id: 3, conv: s.conv, clientMsgId: 'piped-1', text: 'straight away' });
+    const ack = await c.waitFor((f) => f.type === 'ack');
+    expect(ack).toMatchObject({ id: 3, seq: 1 });
+    expect(c.frames.map((f) => f.type).slice(0, 3)).toEqual(['welcome', 'joined', 'presence']);
+    expect(c.isClosed).toBe(false);
+  });
+});

@@ -49,6 +49,8 @@ export class ClientConnection {
   private readonly subs = new Map<string, Subscription>();
   private readonly joining = new Set<string>();
   private rateLimitedStreak = 0;
+  /** Set while an `auth` is being verified: the frames that came after it, chained in order. */
+  private authQueue: Promise<void> | undefined;
   private authTimer: NodeJS.Timeout | undefined;
   private expiryTimer: NodeJS.Timeout | undefined;
   private closing = false;
@@ -127,12 +129,29 @@ export class ClientConnection {
     const frame = result.frame;
     metrics.framesIn.inc({ type: frame.type });
     if (USER_ACTIONS.has(frame.type)) this.lastActivity = now;
+    // While a token is being verified, later frames wait behind it, in order: a client may send `join` right after
+    // `auth` without waiting for `welcome`, and must not be refused for it.
+    if (this.authQueue || frame.type === 'auth') {
+      const tail = (this.authQueue ?? Promise.resolve()).then(() => this.run(frame));
+      this.authQueue = tail;
+      void tail.finally(() => {
+        if (this.authQueue === tail) this.authQueue = undefined;
+      });
+      return;
+    }
+    void this.run(frame);
+  }
+
+  /** Runs a frame's handler. For async handlers, a promise that settles when done (never rejects); else nothing. */
+  private run(frame: ClientFrame): Promise<void> | undefined {
+    if (this.closing) return undefined;
     try {
       const pending = this.dispatch(frame);
-      if (pending) pending.catch((err: unknown) => this.internalError(err, frame));
+      if (pending) return pending.catch((err: unknown) => this.internalError(err, frame));
     } catch (err) {
       this.internalError(err, frame);
     }
+    return undefined;
   }
 
   /**

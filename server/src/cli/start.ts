@@ -43,6 +43,11 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.exit(1);
     }
     server.log.info({ signal }, 'signal received');
+    // A shutdown that hangs (a stuck dependency) must not keep the process, and its port, forever.
+    setTimeout(() => {
+      server.log.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs + 10_000).unref();
     server.stop().then(
       () => process.exit(0),
       (err: unknown) => {

@@ -19,6 +19,9 @@ export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
     }),
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
+    // On close, drop every remaining connection: WebSocket ones were closed already, and a probe or a half-closed
+    // socket must not hold the shutdown open.
+    forceCloseConnections: true,
   });
 
   // Fastify's default 404 logs the whole URL, query string included, where a misguided client may have put a token.

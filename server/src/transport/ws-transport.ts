@@ -31,7 +31,8 @@ class WsConnection implements TransportConnection {
 }
 
 function rejectUpgrade(socket: Duplex, status: number, message: string): void {
-  socket.end(`HTTP/1.1 ${status} ${message}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  // Destroyed once written: a half-closed socket left to the peer would keep the HTTP server from closing.
+  socket.end(`HTTP/1.1 ${status} ${message}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
 }
 
 export class WsTransport implements Transport {
@@ -59,6 +60,11 @@ export class WsTransport implements Transport {
         return rejectUpgrade(socket, 400, 'Bad Request');
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
+        // An upgrade that was under way when shutdown began: send it elsewhere at once.
+        if (!this.accepting) {
+          ws.close(1001, 'server shutting down');
+          return;
+        }
         const subprotocol = isSubprotocol(ws.protocol) ? ws.protocol : negotiateSubprotocol([])!;
         const remote = req.socket.remoteAddress ?? 'unknown';
         const conn = new WsConnection(ws, subprotocol, remote, String(req.headers['user-agent'] ?? '').slice(0, 200));
@@ -84,6 +90,13 @@ export class WsTransport implements Transport {
     const wss = this.wss;
     if (!wss) return;
     for (const ws of wss.clients) ws.terminate();
-    await new Promise<void>((resolve) => wss.close(() => resolve()));
+    // ws emits 'close' once every client is gone; terminated sockets go within a tick or two, but never wait on a
+    // straggler for long.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise<void>((resolve) => wss.close(() => resolve())),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, 2000))),
+    ]);
+    clearTimeout(timer);
   }
 }

@@ -25,6 +25,8 @@ export class ResilientClient {
   private stopped = false;
   private urlIndex = 0;
   private joinId = -1;
+  private lastClose: number | undefined;
+  private readonly lastErrors: string[] = [];
   private nextId = 1;
   private readonly unacked = new Map<string, Unacked>();
 
@@ -48,6 +50,7 @@ export class ResilientClient {
     ws.on('error', () => {});
     ws.on('close', (code: number) => {
       this.ready = false;
+      this.lastClose = code;
       if (this.stopped) return;
       if (closeAction(code) === 'stop') throw new Error(`closed with terminal code ${code}`);
       // Next time, the next URL: a dead node's clients move to another.
@@ -86,10 +89,14 @@ export class ResilientClient {
         return;
       }
       case 'error': {
+        this.lastErrors.push(`${f.code}:${f.id ?? ''}`);
+        if (this.lastErrors.length > 5) this.lastErrors.shift();
         if (f.id !== undefined && f.id === this.joinId) {
           // A join refused for now (store briefly unavailable, node shutting down): try again.
           if (!ERROR_CODES[f.code].retryable) throw new Error(`join refused: ${f.code}`);
-          setTimeout(() => this.join(), f.retryAfterMs ?? 200);
+          const ws = this.ws;
+          // Only on the same connection: a new one joins after its own welcome.
+          setTimeout(() => this.ws === ws && this.join(), f.retryAfterMs ?? 200);
           return;
         }
         if (f.code === 'RATE_LIMITED' && !f.clientMsgId) {
@@ -156,6 +163,21 @@ export class ResilientClient {
     let missing = 0;
     for (let s = 1; s <= upTo; s++) if (!seen.has(s)) missing++;
     return { duplicates, outOfOrder, missing };
+  }
+
+  /** Its state, for a test's diagnostics when something hangs. */
+  describe(): Record<string, unknown> {
+    return {
+      conv: this.conv,
+      ready: this.ready,
+      connects: this.connects,
+      lastSeq: this.lastSeq,
+      unacked: this.unacked.size,
+      wsState: this.ws?.readyState,
+      url: this.urls[this.urlIndex % this.urls.length],
+      lastClose: this.lastClose,
+      lastErrors: this.lastErrors,
+    };
   }
 
   stop(): void {

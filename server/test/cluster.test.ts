@@ -362,7 +362,7 @@ describe.skipIf(!ready)('a cluster under faults', () => {
       for (const [k, { patient, therapist }] of pairs.entries()) {
         for (const c of [patient, therapist]) {
           const d = c.describe();
-          if (d.unacked > 0 || !d.ready) console.log(`session ${k} not done:`, JSON.stringify(d));
+          if ((d.unacked as number) > 0 || !d.ready) console.log(`session ${k} not done:`, JSON.stringify(d));
         }
       }
     }, 45_000);

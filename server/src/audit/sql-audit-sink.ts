@@ -11,6 +11,7 @@
  * The tables must exist: the store's `migrate()` creates them (the migrations are shared). Statements are prepared on
  * first use, so a sink may be built before the store has migrated.
  */
+import type { AuditEventsTable } from '../store/schema.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -34,21 +35,8 @@ import { verifyAuditChain, type AuditChainSource } from './audit-verify.js';
 const COLUMNS =
   'seq, prev_hash, hash, occurred_at, actor_id, actor_role, action, resource_type, resource_id, outcome, reason, ip, device';
 
-interface AuditRow {
-  seq: number;
-  prev_hash: string;
-  hash: string;
-  occurred_at: number;
-  actor_id: string | null;
-  actor_role: string;
-  action: string;
-  resource_type: string | null;
-  resource_id: string | null;
-  outcome: string;
-  reason: string | null;
-  ip: string | null;
-  device: string | null;
-}
+/** A row of `audit_events`, as the typed schema describes it. */
+type AuditRow = AuditEventsTable;
 
 const toRecord = (r: AuditRow): AuditRecord => ({
   seq: r.seq,

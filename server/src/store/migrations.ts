@@ -2,7 +2,7 @@
  * One migration set for every SQL dialect. Column types are chosen to mean the same on SQLite and PostgreSQL:
  * `bigint` for times and seqs (milliseconds overflow a 32-bit integer), and the dialect's binary type for ciphertext.
  */
-import { type Kysely, type Migration, type MigrationProvider, sql } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -127,4 +127,20 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     },
   };
   return { getMigrations: async () => migrations };
+}
+
+/** Brings a database up to the latest migration, or throws naming the migration that failed. */
+export async function migrateToLatest(db: Kysely<unknown>, dialect: Dialect, schema?: string): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: migrationProvider(dialect),
+    ...(schema !== undefined && { migrationTableSchema: schema }),
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(
+      `database migration ${failed} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`,
+    );
+  }
 }

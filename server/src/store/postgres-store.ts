@@ -7,11 +7,11 @@
  * conversation take turns, so seqs stay gap-free and identical for every reader. The commit is durable
  * (`synchronous_commit` on) before the batch's acks go out.
  */
-import { Kysely, Migrator, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { planAppend } from './append-plan.js';
 import * as domainQueries from './domain-queries.js';
-import { migrationProvider } from './migrations.js';
+import { migrateToLatest } from './migrations.js';
 import {
   CONVERSATION_SELECT,
   MESSAGE_COLUMNS,
@@ -96,18 +96,7 @@ export class PostgresStore implements Store {
   }
 
   async migrate(): Promise<void> {
-    const migrator = new Migrator({
-      db: this.kysely,
-      provider: migrationProvider('postgres'),
-      migrationTableSchema: this.schema,
-    });
-    const { error, results } = await migrator.migrateToLatest();
-    if (error) {
-      const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-      throw new Error(
-        `database migration ${failed} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`,
-      );
-    }
+    await migrateToLatest(this.kysely as Kysely<unknown>, 'postgres', this.schema);
   }
 
   private async guard<T>(fn: () => Promise<T>): Promise<T> {

@@ -6,8 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect } from 'kysely';
-import { migrationProvider } from './migrations.js';
+import { Kysely, SqliteDialect } from 'kysely';
+import { migrateToLatest } from './migrations.js';
 import type { Database } from './schema.js';
 import {
   type AppendOutcome,
@@ -108,14 +108,7 @@ export class SqliteStore implements Store {
   }
 
   async migrate(): Promise<void> {
-    const migrator = new Migrator({ db: this.kysely, provider: migrationProvider('sqlite') });
-    const { error, results } = await migrator.migrateToLatest();
-    if (error) {
-      const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-      throw new Error(
-        `database migration ${failed} failed: ${error instanceof Error ? error.message : JSON.stringify(error)}`,
-      );
-    }
+    await migrateToLatest(this.kysely as Kysely<unknown>, 'sqlite');
     this.stmt = prepareStatements(this.db);
   }
 

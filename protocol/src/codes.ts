@@ -97,6 +97,24 @@ export const ERROR_CODES = {
     retryable: false,
     description: 'The conversation accepts no new messages (its appointment has ended). It can still be read.',
   },
+  WAITING_ROOM: {
+    category: 'access',
+    retryable: true,
+    description:
+      'The patient is in the waiting room: the appointment has not gone live. Resend after the therapist admits you (an `appointment` frame with status `live`).',
+  },
+  APPOINTMENT_NOT_LIVE: {
+    category: 'access',
+    retryable: false,
+    description:
+      'The appointment is not in a state that allows this (write before admitting the patient, admit an ended appointment, end one that is not live).',
+  },
+  ACCESS_REVOKED: {
+    category: 'access',
+    retryable: false,
+    description:
+      'Pushed without an `id`: access to the conversation ended while joined (discharge + 6 weeks, reassignment, restriction, a break-glass grant expired). The conversation was left; joining again is refused.',
+  },
   RATE_LIMITED: {
     category: 'flow',
     retryable: true,
@@ -180,6 +198,11 @@ export const CLOSE_CODES = {
       'A valid frame other than `auth` came before authentication, or the token was invalid. Fix the credentials first.',
   },
   FORBIDDEN: { code: 4003, action: 'stop', description: 'The account may not connect (for example, it is disabled).' },
+  LOGGED_OUT: {
+    code: 4005,
+    action: 'stop',
+    description: 'The user logged out, or the login session was revoked, on this or another device. Log in again.',
+  },
   IDLE_TIMEOUT: {
     code: 4004,
     action: 'stop',

@@ -16,6 +16,7 @@ import { DataKeyRing } from './crypto/data-keys.js';
 import { FileKeyProvider } from './crypto/file-key-provider.js';
 import type { KeyProvider } from './crypto/key-provider.js';
 import { buildHttpApp } from './http/app.js';
+import { API_ROUTES } from './http/routes/index.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { PostgresStore } from './store/postgres-store.js';
@@ -129,6 +130,19 @@ export class TherapyChatServer {
     const http = buildHttpApp({
       log: log.child({ module: 'http' }),
       metrics,
+      api: {
+        deps: {
+          config,
+          log: log.child({ module: 'api' }),
+          store,
+          keys,
+          authenticator,
+          audit,
+          chat,
+          now: chat.now,
+        },
+        modules: API_ROUTES,
+      },
       readiness: async () => {
         if (chat.shuttingDown) throw new Error('shutting down');
         if (!bus.healthy) throw new Error('bus (Redis) unreachable');

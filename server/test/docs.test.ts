@@ -7,6 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CLOSE_CODES, DEFAULT_LIMITS, ERROR_CODES } from '@therapy-chat/protocol';
 import { Metrics } from '../src/metrics.js';
+import { API_ERRORS } from '../src/http/api-errors.js';
 import { REPO_ROOT } from './helpers/harness.js';
 
 const read = (file: string) => fs.readFileSync(path.join(REPO_ROOT, file), 'utf8');
@@ -81,5 +82,15 @@ describe('docs/operations.md metrics table', () => {
     const rows = tableAfter(read('docs/operations.md'), '## Metrics');
     const documented = rows.map((r) => unquote(r[0]!).replace(/\{.*\}$/, '')).filter((n) => n.startsWith('tc_'));
     expect(documented.sort()).toEqual(registered.sort());
+  });
+});
+
+describe('docs/api.md error table', () => {
+  it('lists exactly the HTTP API error codes, with their status', () => {
+    const rows = tableAfter(read('docs/api.md'), '## Errors');
+    expect(rows.map((r) => unquote(r[0]!)).sort()).toEqual(Object.keys(API_ERRORS).sort());
+    for (const [code, status] of rows) {
+      expect(Number(status)).toBe(API_ERRORS[unquote(code!) as keyof typeof API_ERRORS].status);
+    }
   });
 });

@@ -39,6 +39,23 @@ export const AUDIT_ACTIONS = [
   'access.revoked',
   /** The risk screen flagged a message; `reason` is `matched@classifier` (`suicide.intent@phrase-list@2025-01-15`). */
   'risk.flagged',
+  /** An appointment changed state: waiting, admitted (live), ended, cancelled; `reason` the new state. */
+  'appointment.change',
+  /** A clinical note was written, or read. */
+  'note.write',
+  'note.read',
+  /** A supervisor read a case's pseudonymised transcripts. */
+  'supervision.read',
+  /** A patient appended a correction note disputing a fact. */
+  'record.correction',
+  /** A patient asked for erasure or restriction; `reason` names kind and scope. */
+  'record.request',
+  /** A patient read the report of who accessed their record. */
+  'access-report.read',
+  /** Retention: a case's keys were destroyed, or an account that never became a case was removed. */
+  'retention.shred',
+  /** The key-encryption key was rotated and data keys re-wrapped. */
+  'keys.rotate',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

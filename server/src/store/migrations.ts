@@ -125,6 +125,150 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
         }
       },
     },
+    // The care model (DESIGN §1–2, docs/privacy.md): accounts with identity kept apart from clinical data and
+    // sealed under a per-user key, contracts (minimum age), supervision and re-referral links on cases, clinical and
+    // correction notes, break-glass grants, login sessions with refresh tokens, and patients' data-rights requests.
+    '0003_care_model': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable('users')
+          .addColumn('status', 'text', (c) => c.notNull().defaultTo('active'))
+          .execute();
+        // A login name chosen by the admin (not an email: identity stays sealed); null for users of an external IdP.
+        await db.schema.alterTable('users').addColumn('login', 'text').execute();
+        await db.schema.alterTable('users').addColumn('password_hash', 'text').execute();
+        // The subject of an external identity provider's tokens, when the user logs in there.
+        await db.schema.alterTable('users').addColumn('external_subject', 'text').execute();
+        // Identity fields (name, date of birth, email, phone, NHS number, GP) as one sealed JSON document.
+        await db.schema.alterTable('users').addColumn('identity_key_id', 'text').execute();
+        await db.schema.alterTable('users').addColumn('identity_ct', binary).execute();
+        await db.schema.alterTable('users').addColumn('disabled_at', 'bigint').execute();
+        await db.schema.alterTable('users').addColumn('identity_erased_at', 'bigint').execute();
+        await db.schema.createIndex('users_login').on('users').column('login').unique().execute();
+        await db.schema.createIndex('users_external_subject').on('users').column('external_subject').unique().execute();
+        // Per-user data keys for identity fields, wrapped by the KEK like the cases' keys. Deleting them erases identity.
+        await db.schema
+          .createTable('user_keys')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
+          .addColumn('kek_id', 'text', (c) => c.notNull())
+          .addColumn('wrapped', binary, (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('user_keys_user').on('user_keys').column('user_id').execute();
+        await db.schema
+          .createTable('contracts')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('min_age', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await sql`INSERT INTO contracts (id, name, min_age, created_at) VALUES ('default', 'Default contract', 18, 0)`.execute(
+          db,
+        );
+        await db.schema
+          .alterTable('cases')
+          .addColumn('supervisor_id', 'text', (c) => c.references('users.id'))
+          .execute();
+        // SQLite cannot add a non-null column with a foreign key; the admin API checks the contract exists.
+        await db.schema
+          .alterTable('cases')
+          .addColumn('contract_id', 'text', (c) => c.notNull().defaultTo('default'))
+          .execute();
+        // Re-referral: the earlier case of the same patient, whose records the new case's therapist may read.
+        await db.schema
+          .alterTable('cases')
+          .addColumn('previous_case_id', 'text', (c) => c.references('cases.id'))
+          .execute();
+        await db.schema.alterTable('cases').addColumn('referral_verified_at', 'bigint').execute();
+        await db.schema.alterTable('cases').addColumn('guardian_consent_at', 'bigint').execute();
+        // Processing restricted at the patient's request (records kept, shown only to the patient and by break-glass).
+        await db.schema.alterTable('cases').addColumn('restricted_at', 'bigint').execute();
+        // Retention ended: the case's data keys were destroyed and its records can no longer be read.
+        await db.schema.alterTable('cases').addColumn('shredded_at', 'bigint').execute();
+        await db.schema.createIndex('cases_patient').on('cases').column('patient_id').execute();
+        await db.schema.createIndex('cases_therapist').on('cases').column('therapist_id').execute();
+        await db.schema.createIndex('cases_supervisor').on('cases').column('supervisor_id').execute();
+        await db.schema.createIndex('cases_previous').on('cases').column('previous_case_id').execute();
+        await db.schema
+          .createIndex('appointments_case')
+          .on('appointments')
+          .columns(['case_id', 'scheduled_at'])
+          .execute();
+        // Therapist notes (one per appointment, written at its end) and patients' correction notes; never edited.
+        await db.schema
+          .createTable('notes')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('case_id', 'text', (c) => c.notNull().references('cases.id'))
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('appointment_id', 'text', (c) => c.references('appointments.id'))
+          // What a correction disputes: a message (conversation + seq) or another note.
+          .addColumn('conversation_id', 'text')
+          .addColumn('seq', 'bigint')
+          .addColumn('target_note_id', 'text')
+          .addColumn('author_id', 'text', (c) => c.notNull().references('users.id'))
+          .addColumn('author_role', 'text', (c) => c.notNull())
+          .addColumn('key_id', 'text', (c) => c.notNull())
+          .addColumn('text_ct', binary, (c) => c.notNull())
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('notes_case').on('notes').columns(['case_id', 'created_at']).execute();
+        await db.schema
+          .createTable('break_glass_grants')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('case_id', 'text', (c) => c.notNull().references('cases.id'))
+          .addColumn('admin_id', 'text', (c) => c.notNull().references('users.id'))
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('granted_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('revoked_at', 'bigint')
+          .execute();
+        await db.schema
+          .createIndex('break_glass_case')
+          .on('break_glass_grants')
+          .columns(['case_id', 'expires_at'])
+          .execute();
+        // A login: one refresh-token family. Rotation replaces `refresh_hash`; presenting an older one revokes it all.
+        await db.schema
+          .createTable('auth_sessions')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
+          .addColumn('refresh_hash', 'text', (c) => c.notNull())
+          .addColumn('previous_refresh_hash', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('refreshed_at', 'bigint', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .addColumn('revoked_at', 'bigint')
+          .addColumn('ip', 'text')
+          .addColumn('device', 'text')
+          .execute();
+        await db.schema.createIndex('auth_sessions_user').on('auth_sessions').column('user_id').execute();
+        await db.schema
+          .createIndex('auth_sessions_refresh')
+          .on('auth_sessions')
+          .column('refresh_hash')
+          .unique()
+          .execute();
+        // Erasure and restriction requests: recorded, then honoured as DESIGN §2 says.
+        await db.schema
+          .createTable('data_requests')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('user_id', 'text', (c) => c.notNull().references('users.id'))
+          .addColumn('case_id', 'text', (c) => c.references('cases.id'))
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('scope', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('outcome', 'text')
+          .addColumn('created_at', 'bigint', (c) => c.notNull())
+          .addColumn('resolved_at', 'bigint')
+          .execute();
+        await db.schema
+          .createIndex('data_requests_user')
+          .on('data_requests')
+          .columns(['user_id', 'created_at'])
+          .execute();
+      },
+    },
   };
   return { getMigrations: async () => migrations };
 }

@@ -72,7 +72,8 @@ export interface PostgresStoreOptions {
 
 export class PostgresStore implements Store {
   private readonly pool: pg.Pool;
-  private readonly kysely: Kysely<Database>;
+  /** The typed query layer, for the cold queries of the care model. */
+  readonly kysely: Kysely<Database>;
   private readonly schema: string;
 
   constructor(options: PostgresStoreOptions) {

@@ -10,6 +10,10 @@ export interface ConversationRow {
   case_status: string;
   patient_id: string;
   therapist_id: string;
+  supervisor_id: string | null;
+  discharged_at: number | null;
+  restricted_at: number | null;
+  shredded_at: number | null;
   appointment_id: string | null;
   appointment_status: string | null;
 }
@@ -30,7 +34,7 @@ export const MESSAGE_COLUMNS =
 
 /** A conversation with its case and (for a transcript) its appointment; `WHERE c.id …` is appended. */
 export const CONVERSATION_SELECT = `SELECT c.id, c.kind, c.case_id, c.last_seq, k.status AS case_status, k.patient_id,
-       k.therapist_id, a.id AS appointment_id, a.status AS appointment_status
+       k.therapist_id, k.supervisor_id, k.discharged_at, k.restricted_at, k.shredded_at, a.id AS appointment_id, a.status AS appointment_status
   FROM conversations c
   JOIN cases k ON k.id = c.case_id
   LEFT JOIN appointments a ON a.conversation_id = c.id`;
@@ -56,6 +60,10 @@ export function toConversation(r: ConversationRow): ConversationInfo {
     caseStatus: r.case_status as CaseStatus,
     patientId: r.patient_id,
     therapistId: r.therapist_id,
+    supervisorId: r.supervisor_id,
+    dischargedAt: r.discharged_at === null ? null : Number(r.discharged_at),
+    restrictedAt: r.restricted_at === null ? null : Number(r.restricted_at),
+    shreddedAt: r.shredded_at === null ? null : Number(r.shredded_at),
     appointmentId: r.appointment_id,
     appointmentStatus: r.appointment_status as AppointmentStatus | null,
     lastSeq: r.last_seq,

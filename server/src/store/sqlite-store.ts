@@ -74,7 +74,8 @@ type Statements = ReturnType<typeof prepareStatements>;
 export class SqliteStore implements Store {
   readonly file: string;
   private readonly db: BetterSqlite3.Database;
-  private readonly kysely: Kysely<Database>;
+  /** The typed query layer, for the cold queries of the care model. */
+  readonly kysely: Kysely<Database>;
   private stmt: Statements | undefined;
   private readonly appendTx: BetterSqlite3.Transaction<
     (batch: readonly AppendRequest[], sealer: MessageSealer) => AppendOutcome[]

@@ -6,9 +6,12 @@
  * Message text reaches the store already sealed (see `MessageSealer`); ids, times and `seq` stay clear for indexing.
  */
 import type { Role } from '@therapy-chat/protocol';
+import type { Kysely } from 'kysely';
+import type { Database } from './schema.js';
 
 export type ConversationKind = 'appointment' | 'thread';
-export type AppointmentStatus = 'scheduled' | 'waiting' | 'live' | 'ended';
+/** `cancelled` is an appointment the admin called off before it ended; its transcript takes nothing. */
+export type AppointmentStatus = 'scheduled' | 'waiting' | 'live' | 'ended' | 'cancelled';
 export type CaseStatus = 'active' | 'discharged';
 
 export interface ConversationInfo {
@@ -18,6 +21,13 @@ export interface ConversationInfo {
   readonly caseStatus: CaseStatus;
   readonly patientId: string;
   readonly therapistId: string;
+  readonly supervisorId: string | null;
+  /** When the case was discharged (ms since the epoch), if it was. */
+  readonly dischargedAt: number | null;
+  /** When the patient's request restricted processing of the case's records, if they did. */
+  readonly restrictedAt: number | null;
+  /** When retention ended and the case's keys were destroyed, if they were. */
+  readonly shreddedAt: number | null;
   /** For an appointment's transcript: the appointment and its status. */
   readonly appointmentId: string | null;
   readonly appointmentStatus: AppointmentStatus | null;
@@ -102,6 +112,11 @@ export class StoreUnavailableError extends Error {
 export interface Store {
   /** Brings the schema up to date. Safe to run on every start and from several processes. */
   migrate(): Promise<void>;
+  /**
+   * The typed query layer over the same database, for the cold queries of the care model (accounts, cases, notes,
+   * grants, requests). The hot path (append, replay) stays behind the methods below.
+   */
+  readonly kysely: Kysely<Database>;
   /** Resolves when the store answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -133,6 +148,7 @@ export interface Store {
  * appointment ends while a message is in flight.
  */
 export function conversationAcceptsMessages(info: ConversationInfo): boolean {
-  if (info.kind === 'appointment') return info.appointmentStatus !== 'ended';
+  if (info.shreddedAt !== null) return false;
+  if (info.kind === 'appointment') return info.appointmentStatus !== 'ended' && info.appointmentStatus !== 'cancelled';
   return info.caseStatus === 'active';
 }

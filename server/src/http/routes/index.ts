@@ -1,0 +1,4 @@
+/** The route modules of the `/v1` API, in the order they are registered. One line per module. */
+import type { RouteModule } from '../api.js';
+
+export const API_ROUTES: readonly RouteModule[] = [];

@@ -6,6 +6,8 @@ export interface Principal {
   readonly role: Role;
   /** When the token stops being valid, ms since the epoch. */
   readonly expiresAt: number;
+  /** The login session the token belongs to (tokens from the login API); logging out ends it. */
+  readonly sessionId?: string;
 }
 
 export type AuthResult =

@@ -166,6 +166,26 @@ export class ChatService implements EphemeralSink {
     });
   }
 
+  /**
+   * A case's access facts changed (assignment, discharge, restriction, break-glass, appointment state): every node
+   * re-decides each live subscription to the case's conversations, and ends those no longer allowed, within a second.
+   */
+  accessChanged(caseId: string): void {
+    // Implemented with the revocation of live subscriptions (policy enforcement).
+    void caseId;
+  }
+
+  /**
+   * Ends a user's connections on every node: the account was disabled (close `FORBIDDEN`), or the user logged out
+   * (close `LOGGED_OUT`; only the connections of that login session when `sessionId` is given).
+   */
+  userRevoked(userId: string, reason: 'disabled' | 'logged-out', sessionId?: string): void {
+    // Implemented with accounts and login.
+    void userId;
+    void reason;
+    void sessionId;
+  }
+
   startHeartbeats(): void {
     this.hub.start();
     this.heartbeatTimer = setInterval(() => {

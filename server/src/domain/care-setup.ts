@@ -5,7 +5,7 @@
 import type { Role } from '@therapy-chat/protocol';
 import type { DataKeyRing } from '../crypto/data-keys.js';
 import { newCaseRef, newId } from '../ids.js';
-import type { AppointmentStatus, Store } from '../store/store.js';
+import type { AppointmentStatus, NewCase, Store } from '../store/store.js';
 
 export async function createUser(store: Store, role: Role, id: string = newId('u')): Promise<string> {
   await store.createUser({ id, role });
@@ -20,7 +20,7 @@ export interface OpenedCase {
 export async function openCase(
   store: Store,
   keys: DataKeyRing,
-  participants: { readonly patientId: string; readonly therapistId: string },
+  participants: Omit<NewCase, 'id' | 'threadId'>,
 ): Promise<OpenedCase> {
   const caseId = newCaseRef();
   const threadId = newId('cv');

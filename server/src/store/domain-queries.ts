@@ -45,6 +45,11 @@ export async function createCase(db: Kysely<Database>, c: NewCase): Promise<void
         status: 'active',
         opened_at: now,
         discharged_at: null,
+        supervisor_id: c.supervisorId ?? null,
+        ...(c.contractId !== undefined && { contract_id: c.contractId }),
+        previous_case_id: c.previousCaseId ?? null,
+        referral_verified_at: c.referralVerifiedAt ?? null,
+        guardian_consent_at: c.guardianConsentAt ?? null,
       })
       .execute();
     await trx

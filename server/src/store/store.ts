@@ -93,6 +93,13 @@ export interface NewCase {
   readonly therapistId: string;
   /** The id of the case's inter-session message thread, created with it. */
   readonly threadId: string;
+  readonly supervisorId?: string | null;
+  /** The contract whose age rules apply; `default` (minimum age 18) without it. */
+  readonly contractId?: string;
+  /** Re-referral: the patient's earlier case, whose records this case's therapist may read. */
+  readonly previousCaseId?: string | null;
+  readonly referralVerifiedAt?: number | null;
+  readonly guardianConsentAt?: number | null;
 }
 
 export interface NewAppointment {

@@ -136,6 +136,7 @@ export class TherapyChatServer {
           log: log.child({ module: 'api' }),
           store,
           keys,
+          keyProvider: provider,
           authenticator,
           audit,
           chat,

@@ -13,6 +13,7 @@ import type { Authenticator, Principal } from '../auth/authenticator.js';
 import type { ChatService } from '../chat/chat-service.js';
 import type { Config } from '../config.js';
 import type { DataKeyRing } from '../crypto/data-keys.js';
+import type { KeyProvider } from '../crypto/key-provider.js';
 import { decide, type Action, type CaseAccess, type Decision } from '../policy/access-policy.js';
 import type { Store } from '../store/store.js';
 import type { Role } from '@therapy-chat/protocol';
@@ -23,6 +24,8 @@ export interface ApiDeps {
   readonly log: Logger;
   readonly store: Store;
   readonly keys: DataKeyRing;
+  /** The KEK provider, for per-user identity keys (`accounts/identity.ts`). */
+  readonly keyProvider: KeyProvider;
   readonly authenticator: Authenticator;
   readonly audit: AuditWriter;
   /** The node's chat service: to close a user's sockets, end subscriptions, push to connected users. */

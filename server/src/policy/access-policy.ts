@@ -4,14 +4,16 @@
  * the store or the network. Every HTTP route and every WebSocket frame that touches a case goes through `decide`.
  *
  * The rules, in the order they are checked:
- * - nothing of a shredded case (retention ended) can be read or written by anyone;
+ * - nothing of a shredded case (retention ended) can be read or written by anyone, whatever the clocks say;
  * - an admin reads no clinical content, except through an unexpired, unrevoked break-glass grant of their own;
  * - a patient reads and exports their own cases' records at any time, writes in the thread while the case is
  *   active, and in an appointment's transcript while it is live (before that they are in the waiting room);
- * - a therapist reads and writes the cases assigned to them while active, reads them for 6 weeks after discharge;
- *   the therapist of a later case re-referred from this one may read it (never write);
+ * - a therapist reads and writes the cases assigned to them while active, reads them for 6 weeks after discharge
+ *   (up to, not including, discharge + 6 weeks); the therapist of a later case re-referred from this one may read it
+ *   (never write) while they may read their own case — also when that is the same therapist returning;
  * - a supervisor reads the transcripts of the cases they supervise, pseudonymised, read-only;
- * - a case whose processing the patient restricted is readable only by the patient (and break-glass).
+ * - a case whose processing the patient restricted is readable only by the patient (and break-glass), and takes no
+ *   new messages: nobody may process what would be written (the therapist could not read it, nor see a risk alert).
  */
 import type { ErrorCode, Role } from '@therapy-chat/protocol';
 import type { AppointmentStatus, CaseStatus, ConversationInfo, ConversationKind } from '../store/store.js';
@@ -143,6 +145,9 @@ export function therapistMayRead(status: CaseStatus, dischargedAt: number | null
 
 /** Whether new messages may be written to the conversation now (by someone who may write at all). */
 function writable(c: CaseAccess, conv: ConversationState | undefined, role: Role): Decision | undefined {
+  if (restricted(c)) {
+    return deny('CONVERSATION_CLOSED', 'processing-restricted', 'the patient restricted processing of this record');
+  }
   if (c.status !== 'active') return deny('CONVERSATION_CLOSED', 'case-discharged', 'the case is discharged');
   if (!conv) return deny('INVALID_FIELD', 'no-conversation', 'no conversation named');
   if (conv.kind === 'thread') return undefined;
@@ -161,9 +166,15 @@ function writable(c: CaseAccess, conv: ConversationState | undefined, role: Role
   }
 }
 
+/** A restriction holds from the moment it is recorded, whatever this node's clock says. */
+function restricted(c: CaseAccess): boolean {
+  return c.restrictedAt !== null;
+}
+
 export function decide(actor: Actor, action: Action, target: Target, now: number): Decision {
   const c = target.case;
-  if (c.shreddedAt !== null && c.shreddedAt <= now) {
+  // Once the keys are destroyed nothing is readable, so a shredding stamped ahead of this node's clock counts too.
+  if (c.shreddedAt !== null) {
     return deny(
       'FORBIDDEN',
       'retention-ended',
@@ -193,13 +204,22 @@ export function decide(actor: Actor, action: Action, target: Target, now: number
       return deny('FORBIDDEN', 'role-not-permitted', `a patient may not ${action}`);
     }
     case 'therapist': {
-      if (actor.userId === c.therapistId) {
-        if (c.restrictedAt !== null && c.restrictedAt <= now) {
-          return deny('FORBIDDEN', 'processing-restricted', 'the patient restricted processing of this record');
-        }
-        if (!therapistMayRead(c.status, c.dischargedAt, now)) {
-          return deny('FORBIDDEN', 'therapist-window-ended', 'access ended 6 weeks after discharge');
-        }
+      const assigned = actor.userId === c.therapistId;
+      const own = assigned && therapistMayRead(c.status, c.dischargedAt, now);
+      // A therapist re-referred the same patient again reads the earlier case as its successor, even when their own
+      // window on it has ended.
+      const successor = c.successors.some(
+        (s) => s.therapistId === actor.userId && therapistMayRead(s.status, s.dischargedAt, now),
+      );
+      if (!own && !successor) {
+        return assigned
+          ? deny('FORBIDDEN', 'therapist-window-ended', 'access ended 6 weeks after discharge')
+          : deny('FORBIDDEN', 'not-assigned', `not the therapist of case ${c.caseId}`);
+      }
+      if (restricted(c)) {
+        return deny('FORBIDDEN', 'processing-restricted', 'the patient restricted processing of this record');
+      }
+      if (own) {
         const rule = c.status === 'active' ? 'therapist-of-case' : 'therapist-post-discharge-window';
         if (READ_ACTIONS.has(action) || action === 'note.read') return allow(rule, `therapist of case ${c.caseId}`);
         if (WRITE_ACTIONS.has(action)) {
@@ -211,19 +231,10 @@ export function decide(actor: Actor, action: Action, target: Target, now: number
         }
         return deny('FORBIDDEN', 'role-not-permitted', `a therapist may not ${action}`);
       }
-      const successor = c.successors.find(
-        (s) => s.therapistId === actor.userId && therapistMayRead(s.status, s.dischargedAt, now),
-      );
-      if (successor) {
-        if (c.restrictedAt !== null && c.restrictedAt <= now) {
-          return deny('FORBIDDEN', 'processing-restricted', 'the patient restricted processing of this record');
-        }
-        if (READ_ACTIONS.has(action) || action === 'note.read') {
-          return allow('re-referral-therapist', `therapist of a case re-referred from ${c.caseId}`);
-        }
-        return deny('FORBIDDEN', 'earlier-case-read-only', 'an earlier case of a re-referred patient is read-only');
+      if (READ_ACTIONS.has(action) || action === 'note.read') {
+        return allow('re-referral-therapist', `therapist of a case re-referred from ${c.caseId}`);
       }
-      return deny('FORBIDDEN', 'not-assigned', `not the therapist of case ${c.caseId}`);
+      return deny('FORBIDDEN', 'earlier-case-read-only', 'an earlier case of a re-referred patient is read-only');
     }
     case 'supervisor': {
       if (actor.userId !== c.supervisorId) {
@@ -232,7 +243,7 @@ export function decide(actor: Actor, action: Action, target: Target, now: number
       if (action !== 'case.supervise') {
         return deny('FORBIDDEN', 'supervisor-pseudonymised-only', 'supervisors read pseudonymised transcripts only');
       }
-      if (c.restrictedAt !== null && c.restrictedAt <= now) {
+      if (restricted(c)) {
         return deny('FORBIDDEN', 'processing-restricted', 'the patient restricted processing of this record');
       }
       return allow('supervisor-of-case', `supervisor of case ${c.caseId}`);

@@ -18,6 +18,8 @@ export async function loadCaseAccess(db: Kysely<Database>, caseId: string): Prom
       .selectFrom('cases')
       .select(['id', 'therapist_id', 'status', 'discharged_at'])
       .where('previous_case_id', 'in', frontier)
+      // A re-referral is of the same patient: a link to another patient's case (bad data) opens nothing.
+      .where('patient_id', '=', row.patient_id)
       .execute();
     frontier = [];
     for (const c of later) {

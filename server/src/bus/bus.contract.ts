@@ -1,6 +1,6 @@
 /** The contract every Bus implementation passes. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Bus, BusEvent } from './bus.js';
+import { NODE_CHANNEL, type Bus, type BusEvent } from './bus.js';
 
 const message = (conv: string, seq: number): BusEvent => ({
   kind: 'message',
@@ -61,6 +61,17 @@ export function describeBusContract(name: string, factory: () => Promise<Bus>): 
       await eventually(() => b.length === 1);
       expect(a).toEqual([]);
       expect(b[0]).toEqual({ kind: 'typing', conv: 'cv_a', user: 'u_a', role: 'patient', active: true, origin: 'c_1' });
+    });
+
+    it('carries node-wide access changes on the node channel, apart from conversations', async () => {
+      const node: [string, BusEvent][] = [];
+      const conv: BusEvent[] = [];
+      await bus.subscribe(NODE_CHANNEL, (c, e) => node.push([c, e]));
+      await bus.subscribe('cv_a', (_c, e) => conv.push(e));
+      bus.publish(NODE_CHANNEL, { kind: 'access-changed', caseId: 'C-7K3M-92QD' });
+      await eventually(() => node.length === 1);
+      expect(node[0]).toEqual([NODE_CHANNEL, { kind: 'access-changed', caseId: 'C-7K3M-92QD' }]);
+      expect(conv).toEqual([]);
     });
 
     it('publishing to a conversation nobody follows is harmless', async () => {

@@ -24,6 +24,11 @@ export type BusEvent =
   | { readonly kind: 'presence'; readonly conv: string; readonly node: string; readonly members: readonly Member[] }
   /** A node that just started following the conversation asks the others for their presence. */
   | { readonly kind: 'presence-query'; readonly conv: string; readonly node: string }
+  /**
+   * Node-wide, on `NODE_CHANNEL`: a case's access facts changed (assignment, discharge, restriction, appointment
+   * state); every node re-decides its live subscriptions to the case's conversations.
+   */
+  | { readonly kind: 'access-changed'; readonly caseId: string }
   | {
       readonly kind: 'typing';
       readonly conv: string;
@@ -33,6 +38,12 @@ export type BusEvent =
       /** The connection it came from, so it is not echoed back. */
       readonly origin: string;
     };
+
+/**
+ * The channel every node subscribes to for node-wide events (`access-changed`), beside the per-conversation ones.
+ * Conversation ids never start with `_`, so it cannot clash with one.
+ */
+export const NODE_CHANNEL = '_node';
 
 export type BusHandler = (conv: string, event: BusEvent) => void;
 

@@ -12,6 +12,7 @@ import { newId } from '../ids.js';
 import type { Metrics } from '../metrics.js';
 import type { Store, StoredMessage } from '../store/store.js';
 import type { ConnectionEvents, TransportConnection } from '../transport/transport.js';
+import { AccessWatch } from './access-watch.js';
 import { ClientConnection } from './connection.js';
 import { GroupCommitter } from './group-commit.js';
 import { Hub, type EphemeralSink } from './hub.js';
@@ -48,6 +49,8 @@ export class ChatService implements EphemeralSink {
   readonly audit: AuditWriter;
   readonly committer: GroupCommitter;
   readonly hub: Hub;
+  /** Ends live subscriptions whose access ended: on `accessChanged`, and as time passes. */
+  readonly accessWatch: AccessWatch;
   readonly now: () => number;
   shuttingDown = false;
   private readonly connections = new Map<string, ClientConnection>();
@@ -82,6 +85,13 @@ export class ChatService implements EphemeralSink {
       sink: this,
       log: deps.log.child({ module: 'hub' }),
       now: this.now,
+    });
+    this.accessWatch = new AccessWatch({
+      bus: deps.bus,
+      store: deps.store,
+      log: deps.log.child({ module: 'access-watch' }),
+      now: this.now,
+      connections: () => this.connections.values(),
     });
   }
 
@@ -171,8 +181,7 @@ export class ChatService implements EphemeralSink {
    * re-decides each live subscription to the case's conversations, and ends those no longer allowed, within a second.
    */
   accessChanged(caseId: string): void {
-    // Implemented with the revocation of live subscriptions (policy enforcement).
-    void caseId;
+    this.accessWatch.announce(caseId);
   }
 
   /**
@@ -188,6 +197,7 @@ export class ChatService implements EphemeralSink {
 
   startHeartbeats(): void {
     this.hub.start();
+    this.accessWatch.start();
     this.heartbeatTimer = setInterval(() => {
       const now = this.now();
       for (const conn of this.connections.values()) conn.heartbeat(now);
@@ -203,6 +213,7 @@ export class ChatService implements EphemeralSink {
     this.shuttingDown = true;
     clearInterval(this.heartbeatTimer);
     this.hub.stop();
+    void this.accessWatch.stop();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
       this.committer.drain().then(() => false),

@@ -23,12 +23,14 @@ import {
 } from '@therapy-chat/protocol';
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/authenticator.js';
-import { can } from '../policy/access-policy.js';
+import { decide, type Decision } from '../policy/access-policy.js';
+import { loadCaseAccess } from '../policy/case-access.js';
 import { StoreUnavailableError, type StoredMessage } from '../store/store.js';
 import { NO_RISK, type RiskHit } from '../risk/risk-screen.js';
 import type { AuditAction, AuditOutcome } from '../audit/audit-sink.js';
 import { isIP } from 'node:net';
 import type { TransportConnection } from '../transport/transport.js';
+import type { WatchedConnection } from './access-watch.js';
 import type { ChatService } from './chat-service.js';
 import { OutboundFrame } from './outbound.js';
 import { TokenBucket } from './rate-limiter.js';
@@ -37,7 +39,7 @@ import { Subscription, type SubscriptionHost } from './subscription.js';
 /** Longest a token-expiry timer is armed for (setTimeout's limit); longer tokens are re-checked at the limit. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export class ClientConnection {
+export class ClientConnection implements WatchedConnection {
   readonly codec: Codec;
   readonly log: Logger;
   principal: Principal | undefined;
@@ -201,7 +203,7 @@ export class ClientConnection {
         this.onTyping(frame, this.principal);
         return undefined;
       case 'history':
-        return this.onHistory(frame);
+        return this.onHistory(frame, this.principal);
     }
     return undefined;
   }
@@ -282,12 +284,15 @@ export class ClientConnection {
     }
     this.joining.add(conv);
     try {
+      const generation = service.accessWatch.generation;
       const info = await service.store.getConversation(conv);
-      if (!info) {
+      // The whole case, with its re-referral links: the therapist of a later case may join an earlier one, read-only.
+      const access = info && (await loadCaseAccess(service.store.kysely, info.caseId));
+      if (!info || !access) {
         this.audit('conversation.join.refused', 'refused', 'not-found', { type: 'conversation', id: conv });
         return this.sendError({ code: 'NOT_FOUND', message: 'no such conversation', id, conv });
       }
-      const decision = can(principal, 'conversation.join', info, service.now());
+      const decision = decide(principal, 'conversation.join', { case: access, conversation: info }, service.now());
       this.audit(
         decision.allow ? 'conversation.join' : 'conversation.join.refused',
         decision.allow ? 'granted' : 'refused',
@@ -302,10 +307,10 @@ export class ClientConnection {
       if (existing) this.dropSubscription(existing);
       // Subscribe before reading lastSeq: whatever commits after the read arrives from the bus, and whatever
       // committed before is at or below lastSeq, so nothing falls between the two.
-      const sub = new Subscription(this.createSubscriptionHost(principal.userId), info);
+      const sub = new Subscription(this.createSubscriptionHost(principal.userId), info, access);
       await service.hub.add(sub, principal.role);
       const fresh = (await service.store.getConversation(conv)) ?? info;
-      sub.info = fresh;
+      sub.refresh(fresh, access);
       if (this.closing) return void service.hub.remove(sub);
       if (frame.since !== undefined && frame.since > fresh.lastSeq) {
         service.hub.remove(sub);
@@ -317,12 +322,14 @@ export class ClientConnection {
         });
       }
       this.subs.set(conv, sub);
+      // An access change heard while this join was loading may have missed it: look again.
+      if (service.accessWatch.generation !== generation) service.accessWatch.reload(info.caseId);
       this.write({
         type: 'joined',
         id,
         conv,
         lastSeq: fresh.lastSeq,
-        closed: !can(principal, 'conversation.send', fresh, service.now()).allow,
+        closed: !sub.decide(principal, 'conversation.send', service.now()).allow,
       });
       sub.start(frame.since ?? fresh.lastSeq);
       // Everyone hears if the picture changed; otherwise (a second device of someone present) only the joiner.
@@ -338,6 +345,35 @@ export class ClientConnection {
     this.dropSubscription(sub);
     this.write({ type: 'left', id: frame.id, conv: frame.conv });
     this.service.hub.presenceChanged(frame.conv);
+  }
+
+  get subscriptions(): Iterable<Subscription> {
+    return this.subs.values();
+  }
+
+  /**
+   * Whether the subscription may stay: `conversation.join` decided again on what it knows now. When not, it ends:
+   * the client is told (`ACCESS_REVOKED`, with the conversation and no id), presence updates, and the end is audited
+   * with the rule that ended it.
+   */
+  recheck(sub: Subscription, now: number): void {
+    if (this.principal) this.stillJoined(sub, this.principal, now);
+  }
+
+  private stillJoined(sub: Subscription, principal: Principal, now: number): boolean {
+    if (this.closing || this.subs.get(sub.conv) !== sub) return false;
+    const decision = sub.decide(principal, 'conversation.join', now);
+    if (decision.allow) return true;
+    this.revoke(sub, decision);
+    return false;
+  }
+
+  private revoke(sub: Subscription, decision: Decision): void {
+    this.dropSubscription(sub);
+    this.audit('access.revoked', 'refused', decision.rule, { type: 'conversation', id: sub.conv });
+    this.log.info({ conv: sub.conv, rule: decision.rule }, 'access revoked');
+    this.sendError({ code: 'ACCESS_REVOKED', message: REVOKED_MESSAGE, conv: sub.conv });
+    this.service.hub.presenceChanged(sub.conv);
   }
 
   private dropSubscription(sub: Subscription): void {
@@ -358,7 +394,11 @@ export class ClientConnection {
         conv,
         clientMsgId,
       });
-    const decision = can(principal, 'conversation.send', sub.info, service.now());
+    const now = service.now();
+    if (!this.stillJoined(sub, principal, now)) {
+      return this.sendError({ code: 'ACCESS_REVOKED', message: REVOKED_MESSAGE, id, conv, clientMsgId });
+    }
+    const decision = sub.decide(principal, 'conversation.send', now);
     if (!decision.allow) this.audit('access.refused', 'refused', decision.rule, { type: 'conversation', id: conv });
     if (!decision.allow)
       return this.sendError({ code: decision.code, message: decision.reason, id, conv, clientMsgId });
@@ -475,8 +515,9 @@ export class ClientConnection {
   private onTyping(frame: TypingFrame, principal: Principal): void {
     const sub = this.subs.get(frame.conv);
     if (!sub) return this.sendError({ code: 'NOT_JOINED', message: 'join the conversation first', conv: frame.conv });
-    const decision = can(principal, 'conversation.typing', sub.info, this.service.now());
-    if (!decision.allow) return;
+    const now = this.service.now();
+    if (!this.stillJoined(sub, principal, now)) return;
+    if (!sub.decide(principal, 'conversation.typing', now).allow) return;
     this.service.bus.publish(frame.conv, {
       kind: 'typing',
       conv: frame.conv,
@@ -487,11 +528,20 @@ export class ClientConnection {
     });
   }
 
-  private async onHistory(frame: HistoryFrame): Promise<void> {
+  private async onHistory(frame: HistoryFrame, principal: Principal): Promise<void> {
     const { service } = this;
     const { id, conv } = frame;
     const sub = this.subs.get(conv);
     if (!sub) return this.sendError({ code: 'NOT_JOINED', message: 'join the conversation first', id, conv });
+    const now = service.now();
+    if (!this.stillJoined(sub, principal, now)) {
+      return this.sendError({ code: 'ACCESS_REVOKED', message: REVOKED_MESSAGE, id, conv });
+    }
+    const decision = sub.decide(principal, 'conversation.read', now);
+    if (!decision.allow) {
+      this.audit('access.refused', 'refused', decision.rule, { type: 'conversation', id: conv });
+      return this.sendError({ code: decision.code, message: decision.reason, id, conv });
+    }
     const limit = frame.limit ?? service.config.limits.maxHistoryPage;
     let stored;
     try {
@@ -629,6 +679,7 @@ export class ClientConnection {
 }
 
 const PING = new OutboundFrame({ type: 'ping' });
+const REVOKED_MESSAGE = 'your access to this conversation has ended';
 
 /** Frames that are the user doing something. Heartbeats and token refreshes are the app, not the user. */
 const USER_ACTIONS: ReadonlySet<ClientFrame['type']> = new Set(['join', 'leave', 'send', 'typing', 'history']);

@@ -5,6 +5,7 @@
  * the bus, or committed while a replay was running, is delivered once and in order all the same.
  */
 import type { ChatMessage } from '@therapy-chat/protocol';
+import { decide, type Actor, type CaseAccess, type ConversationAction, type Decision } from '../policy/access-policy.js';
 import { type ConversationInfo, type StoredMessage, StoreUnavailableError } from '../store/store.js';
 import { OutboundFrame } from './outbound.js';
 
@@ -40,10 +41,26 @@ export class Subscription {
   private pending: Offered[] | null = [];
   private closed = false;
 
+  /**
+   * `info` and `access` are what the subscription knows of its conversation and case: every frame is decided on
+   * them without a store read, and an access change (`AccessWatch`) replaces them.
+   */
   constructor(
     private readonly host: SubscriptionHost,
     public info: ConversationInfo,
+    public access: CaseAccess,
   ) {}
+
+  /** Decides an action on this conversation now, from what the subscription knows. */
+  decide(actor: Actor, action: ConversationAction, now: number): Decision {
+    return decide(actor, action, { case: this.access, conversation: this.info }, now);
+  }
+
+  /** New facts about the conversation and its case, after an access change. */
+  refresh(info: ConversationInfo, access: CaseAccess): void {
+    this.info = info;
+    this.access = access;
+  }
 
   get conv(): string {
     return this.info.id;

@@ -43,8 +43,8 @@ describe('audit trail of the chat path', () => {
       expect(summary).toEqual(
         expect.arrayContaining([
           ['auth.login', 'granted', 'token', null],
-          ['conversation.join', 'granted', 'patient-of-case', s.conv],
-          ['conversation.join.refused', 'refused', 'not-participant', otherConv],
+          ['conversation.join', 'granted', 'patient-own-case', s.conv],
+          ['conversation.join.refused', 'refused', 'not-own-case', otherConv],
           ['risk.flagged', 'granted', expect.stringMatching(/^suicide\.[a-z-]+@phrase-list@/), s.conv],
           ['history.read', 'granted', expect.stringMatching(/-messages$/), s.conv],
           ['auth.refused', 'refused', 'invalid-token', null],

@@ -5,7 +5,13 @@
  * the bus, or committed while a replay was running, is delivered once and in order all the same.
  */
 import type { ChatMessage } from '@therapy-chat/protocol';
-import { decide, type Actor, type CaseAccess, type ConversationAction, type Decision } from '../policy/access-policy.js';
+import {
+  decide,
+  type Actor,
+  type CaseAccess,
+  type ConversationAction,
+  type Decision,
+} from '../policy/access-policy.js';
 import { type ConversationInfo, type StoredMessage, StoreUnavailableError } from '../store/store.js';
 import { OutboundFrame } from './outbound.js';
 

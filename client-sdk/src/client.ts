@@ -438,6 +438,7 @@ export class ChatClient {
     for (const conversation of [...this.conversations.values()]) conversation.onClientClosed(error);
     const userClosed = error.code === 'CLIENT_CLOSED';
     if (!userClosed) this.events.emit('error', { error });
+    if (error.code === 'LOGGED_OUT') this.events.emit('loggedOut', { error });
     this.machine.set('closed', {
       reason,
       ...(closeCode !== undefined && { closeCode }),
@@ -590,6 +591,10 @@ export class ChatClient {
       this.requests.resendAll((f) => this.writeOn(link, f));
       for (const conversation of this.conversations.values()) conversation.onRateLimited();
       return;
+    }
+    if (frame.code === 'ACCESS_REVOKED' && frame.conv !== undefined) {
+      // Pushed without an id when access ends; a send answered so comes after that push and changes nothing more.
+      return this.conversations.get(frame.conv)?.onRevoked(frame);
     }
     for (const conversation of this.conversations.values()) if (conversation.onSendError(frame)) return;
     const error = ChatError.fromFrame(frame);

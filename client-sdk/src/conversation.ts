@@ -380,6 +380,17 @@ export class Conversation {
     }
   }
 
+  /**
+   * The server ended the subscription because access ended (`ACCESS_REVOKED`): leave for good, without rejoining;
+   * unsent messages fail with that code and leave the outbox, since they can never be delivered.
+   */
+  onRevoked(frame: ErrorFrame): void {
+    if (this.status === 'gone') return;
+    const error = new ChatError('ACCESS_REVOKED', frame.message, { conv: this.id });
+    this.goGone(error, true);
+    this.emitBoth('revoked', { conversation: this, error });
+  }
+
   /** The server dropped a frame for going too fast without saying which: resend the one in flight (idempotent). */
   onRateLimited(): void {
     const flight = this.inFlight;

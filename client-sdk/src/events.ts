@@ -69,8 +69,29 @@ export interface ErrorEvent {
   readonly conversation?: Conversation;
 }
 
+/**
+ * The server ended this conversation for this user because their access ended (discharge + 6 weeks, reassignment,
+ * restriction): the conversation is left for good and not rejoined, and its unsent messages failed with
+ * `ACCESS_REVOKED` (they are removed from the outbox: they can never be delivered).
+ */
+export interface RevokedEvent {
+  readonly conversation: Conversation;
+  /** `ACCESS_REVOKED`. */
+  readonly error: ChatError;
+}
+
+/**
+ * The server closed the connection with `LOGGED_OUT` (4005): the user logged out, or their login session was revoked,
+ * here or on another device. The client is closed and does not reconnect; sign the user in again.
+ */
+export interface LoggedOutEvent {
+  /** `LOGGED_OUT`, with `closeCode` 4005. */
+  readonly error: ChatError;
+}
+
 export interface ConversationEvents {
   message: MessageEvent;
+  revoked: RevokedEvent;
   typing: TypingEvent;
   presence: PresenceEvent;
   riskAlert: RiskAlertEvent;
@@ -80,6 +101,7 @@ export interface ConversationEvents {
 
 export interface ClientEvents extends ConversationEvents {
   state: StateEvent;
+  loggedOut: LoggedOutEvent;
 }
 
 export type Listener<T> = (event: T) => void;

@@ -4,7 +4,7 @@
  * Every change is audited as `admin.change` with a fixed reason; changes that end someone's access call
  * `ChatService.accessChanged` so live subscriptions are re-decided at once.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { Principal } from '../../auth/authenticator.js';
 import { CaseError } from '../../cases/case-error.js';
 import { CONTRACT_MIN_AGES } from '../../cases/age-rule.js';
@@ -225,9 +225,7 @@ export const adminCaseRoutes: RouteModule = (app, deps) => {
         },
       },
     },
-    async (req) => {
-      return { contracts: (await listContracts(db)).map(contractBody) };
-    },
+    async () => ({ contracts: (await listContracts(db)).map(contractBody) }),
   );
 
   app.post<{

@@ -5,7 +5,6 @@
  * in the audit log before anything is disclosed. The reason text stays on the grant (the patient sees it in their
  * access report) and never enters the audit log.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isIP } from 'node:net';
 import { AuditWriteError } from '../../audit/audit-writer.js';
 import {

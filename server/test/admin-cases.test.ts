@@ -2,7 +2,7 @@
  * The admin API for contracts, cases, assignments, discharge, re-referral and appointments, against a real server
  * (SQLite, and PostgreSQL when reachable), with real WebSocket clients where access is what changes.
  */
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { decide } from '../src/policy/access-policy.js';
 import { loadCaseAccess } from '../src/policy/case-access.js';
 import { birthDate, startAdminFixture, type AdminFixture, type StoreKind } from './helpers/admin-fixture.js';
@@ -179,6 +179,8 @@ describe.each(KINDS)('admin API on %s', (kind) => {
 
     const newTherapist = await f.person('therapist');
     const newSupervisor = await f.person('supervisor');
+    // Live subscriptions are re-decided on every node through this hook (the policy's revocation implements it).
+    const accessChanged = vi.spyOn(f.ts.server.chat, 'accessChanged');
     const res = await f.api('POST', `/v1/admin/cases/${c.caseId}/assign`, f.adminToken, {
       therapistId: newTherapist,
       supervisorId: newSupervisor,
@@ -186,6 +188,7 @@ describe.each(KINDS)('admin API on %s', (kind) => {
     expect(res.status, res.text).toBe(200);
     const got = await f.api('GET', `/v1/admin/cases/${c.caseId}`, f.adminToken);
     expect(got.body).toMatchObject({ caseId: c.caseId, therapistId: newTherapist, supervisorId: newSupervisor });
+    expect(accessChanged).toHaveBeenCalledWith(c.caseId);
 
     const refused = await oldT.join(c.threadId);
     expect(refused).toMatchObject({ type: 'error', code: 'FORBIDDEN' });
@@ -224,7 +227,9 @@ describe.each(KINDS)('admin API on %s', (kind) => {
     await f.ts.server.store.setAppointmentStatus(a3.body.appointmentId, 'waiting', f.now);
 
     f.now += 60_000;
+    const accessChanged = vi.spyOn(f.ts.server.chat, 'accessChanged');
     const d = await f.api('POST', `/v1/admin/cases/${c.caseId}/discharge`, f.adminToken);
+    expect(accessChanged).toHaveBeenCalledWith(c.caseId);
     expect(d.status, d.text).toBe(200);
     expect(d.body).toEqual({
       caseId: c.caseId,
@@ -260,6 +265,17 @@ describe.each(KINDS)('admin API on %s', (kind) => {
     expect(await patient.join(c.threadId)).toMatchObject({ type: 'joined', closed: true });
     const events = await f.auditEvents();
     expect(events.filter((e) => e.reason === 'case-discharged')).toHaveLength(1);
+    const changes = events
+      .filter((e) => e.action === 'appointment.change')
+      .map((e) => `${e.resource?.id} ${e.reason}`)
+      .sort();
+    expect(changes).toEqual(
+      [
+        `${a1.body.appointmentId} cancelled`,
+        `${a2.body.appointmentId} ended`,
+        `${a3.body.appointmentId} cancelled`,
+      ].sort(),
+    );
   });
 
   it('schedules and cancels appointments; only ones not started can be cancelled', async () => {
@@ -276,7 +292,9 @@ describe.each(KINDS)('admin API on %s', (kind) => {
     const info = await f.ts.server.store.getConversation(a.body.conversationId);
     expect(info).toMatchObject({ kind: 'appointment', caseId: c.caseId, appointmentStatus: 'scheduled' });
 
+    const accessChanged = vi.spyOn(f.ts.server.chat, 'accessChanged');
     const cancel = await f.api('POST', `/v1/admin/appointments/${a.body.appointmentId}/cancel`, f.adminToken);
+    expect(accessChanged).toHaveBeenCalledWith(c.caseId);
     expect(cancel.status, cancel.text).toBe(200);
     expect(cancel.body).toEqual({ appointmentId: a.body.appointmentId, caseId: c.caseId, status: 'cancelled' });
     const twice = await f.api('POST', `/v1/admin/appointments/${a.body.appointmentId}/cancel`, f.adminToken);
@@ -304,6 +322,10 @@ describe.each(KINDS)('admin API on %s', (kind) => {
     }
     const events = await f.auditEvents();
     expect(events.filter((e) => e.reason === 'appointment-scheduled')).toHaveLength(4);
+    expect(events.filter((e) => e.action === 'appointment.change').map((e) => [e.reason, e.resource?.id])).toEqual([
+      ['cancelled', a.body.appointmentId],
+      ['cancelled', w.body.appointmentId],
+    ]);
     expect(events.filter((e) => e.reason === 'appointment-cancelled')).toEqual([
       expect.objectContaining({ resource: { type: 'appointment', id: a.body.appointmentId } }),
       expect.objectContaining({ resource: { type: 'appointment', id: w.body.appointmentId } }),
@@ -417,6 +439,32 @@ describe('admin routes', () => {
     }
     // Nothing was changed.
     expect(await f.ts.server.store.kysely.selectFrom('contracts').select('id').execute()).toHaveLength(1);
+  });
+
+  it('answer bad input with a stable code and keep serving', async () => {
+    fx = await startAdminFixture('sqlite');
+    const f = fx;
+    const post = (body: string, type = 'application/json') =>
+      fetch(`${f.ts.httpUrl}/v1/admin/contracts`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${f.adminToken}`, 'content-type': type },
+        body,
+      });
+    for (const [body, type, status, code] of [
+      ['{"name": "x", "minAge": 16', 'application/json', 400, 'VALIDATION_FAILED'],
+      ['name=x&minAge=16', 'application/x-www-form-urlencoded', 400, 'VALIDATION_FAILED'],
+      ['null', 'application/json', 400, 'VALIDATION_FAILED'],
+      ['[]', 'application/json', 400, 'VALIDATION_FAILED'],
+      [JSON.stringify({ name: 'x'.repeat(100_000), minAge: 16 }), 'application/json', 413, 'PAYLOAD_TOO_LARGE'],
+    ] as const) {
+      const res = await post(body, type);
+      expect([res.status, ((await res.json()) as { error: string }).error]).toEqual([status, code]);
+    }
+    for (const path of ['/v1/admin/cases/not-a-ref', '/v1/admin/cases/C-0000-000%00']) {
+      const res = await f.api('GET', path, f.adminToken);
+      expect([res.status, res.body.error]).toEqual([400, 'VALIDATION_FAILED']);
+    }
+    expect((await post(JSON.stringify({ name: 'Still fine', minAge: 18 }))).status).toBe(201);
   });
 
   it('never answer an admin with message text', async () => {

@@ -175,7 +175,7 @@ export async function dischargeCase(
   db: Kysely<Database>,
   caseId: string,
   now: number,
-): Promise<{ dischargedAt: number; cancelledAppointments: number; endedAppointments: number }> {
+): Promise<{ dischargedAt: number; cancelled: string[]; ended: string[] }> {
   const result = await db
     .updateTable('cases')
     .set({ status: 'discharged', discharged_at: now })
@@ -188,18 +188,16 @@ export async function dischargeCase(
     .set({ status: 'cancelled' })
     .where('case_id', '=', caseId)
     .where('status', 'in', NOT_STARTED)
-    .executeTakeFirst();
+    .returning('id')
+    .execute();
   const ended = await db
     .updateTable('appointments')
     .set({ status: 'ended', ended_at: now })
     .where('case_id', '=', caseId)
     .where('status', '=', 'live')
-    .executeTakeFirst();
-  return {
-    dischargedAt: now,
-    cancelledAppointments: Number(cancelled.numUpdatedRows),
-    endedAppointments: Number(ended.numUpdatedRows),
-  };
+    .returning('id')
+    .execute();
+  return { dischargedAt: now, cancelled: cancelled.map((r) => r.id), ended: ended.map((r) => r.id) };
 }
 
 export interface AppointmentSummary {

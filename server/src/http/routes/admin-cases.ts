@@ -363,7 +363,21 @@ export const adminCaseRoutes: RouteModule = (app, deps) => {
       const d = await caseOp(() => dischargeCase(db, caseId, deps.now()));
       deps.chat.accessChanged(caseId);
       auditRequest(deps, req, principal, 'admin.change', 'granted', 'case-discharged', { type: 'case', id: caseId });
-      return { caseId, status: 'discharged', ...d, dischargedAt: iso(d.dischargedAt) };
+      for (const [ids, status] of [
+        [d.cancelled, 'cancelled'],
+        [d.ended, 'ended'],
+      ] as const) {
+        for (const id of ids) {
+          auditRequest(deps, req, principal, 'appointment.change', 'granted', status, { type: 'appointment', id });
+        }
+      }
+      return {
+        caseId,
+        status: 'discharged',
+        dischargedAt: iso(d.dischargedAt),
+        cancelledAppointments: d.cancelled.length,
+        endedAppointments: d.ended.length,
+      };
     },
   );
 
@@ -448,6 +462,10 @@ export const adminCaseRoutes: RouteModule = (app, deps) => {
       const { caseId } = await caseOp(() => cancelAppointment(db, appointmentId));
       deps.chat.accessChanged(caseId);
       auditRequest(deps, req, principal, 'admin.change', 'granted', 'appointment-cancelled', {
+        type: 'appointment',
+        id: appointmentId,
+      });
+      auditRequest(deps, req, principal, 'appointment.change', 'granted', 'cancelled', {
         type: 'appointment',
         id: appointmentId,
       });

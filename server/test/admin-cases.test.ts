@@ -332,6 +332,33 @@ describe.each(KINDS)('admin API on %s', (kind) => {
     ]);
   });
 
+  it('settles races: one discharge wins, one cancel wins, and no appointment stays open in a discharged case', async () => {
+    fx = await startAdminFixture(kind);
+    const f = fx;
+    const c = await openAdultCase(f);
+    const scheduledAt = new Date(f.now + 86_400_000).toISOString();
+    const schedule = () => f.api('POST', '/v1/admin/appointments', f.adminToken, { caseId: c.caseId, scheduledAt });
+    const one = await schedule();
+    const cancels = await Promise.all(
+      [1, 2, 3].map(() => f.api('POST', `/v1/admin/appointments/${one.body.appointmentId}/cancel`, f.adminToken)),
+    );
+    expect(cancels.map((r) => r.status).sort()).toEqual([200, 409, 409]);
+
+    const results = await Promise.all([
+      ...Array.from({ length: 8 }, schedule),
+      f.api('POST', `/v1/admin/cases/${c.caseId}/discharge`, f.adminToken),
+      f.api('POST', `/v1/admin/cases/${c.caseId}/discharge`, f.adminToken),
+      ...Array.from({ length: 8 }, schedule),
+    ]);
+    const discharges = results.slice(8, 10).map((r) => r.status);
+    expect(discharges.sort()).toEqual([200, 409]);
+    for (const r of [...results.slice(0, 8), ...results.slice(10)]) expect([201, 409]).toContain(r.status);
+    const got = await f.api('GET', `/v1/admin/cases/${c.caseId}`, f.adminToken);
+    expect(got.body.status).toBe('discharged');
+    const open = (got.body.appointments as { status: string }[]).filter((a) => a.status !== 'cancelled');
+    expect(open).toEqual([]);
+  });
+
   it('re-refers a former patient: the cases are linked and the new therapist may read, not write, the earlier case', async () => {
     fx = await startAdminFixture(kind);
     const f = fx;

@@ -37,6 +37,8 @@ export interface Config {
   readonly crisisResourcesFile: string | undefined;
   /** The risk phrase list; unset: the list shipped with the server. */
   readonly riskPhrasesFile: string | undefined;
+  /** The longest break-glass grant an admin may take, in minutes. */
+  readonly breakGlassMaxMinutes: number;
 }
 
 export class ConfigError extends Error {
@@ -140,5 +142,6 @@ export function loadConfig(env: Env = process.env): Config {
     redisSharded: boolVar(env, 'REDIS_SHARDED', false),
     crisisResourcesFile: strVar(env, 'CRISIS_RESOURCES_FILE', '') || undefined,
     riskPhrasesFile: strVar(env, 'RISK_PHRASES_FILE', '') || undefined,
+    breakGlassMaxMinutes: intVar(env, 'BREAK_GLASS_MAX_MINUTES', 240, 1, 7 * 24 * 60),
   };
 }

@@ -397,9 +397,7 @@ describe.each(KINDS)('admin API on %s', (kind) => {
     expect(decide(stranger, 'conversation.read', { case: access, conversation: thread }, f.now).allow).toBe(false);
   });
 
-  // Join decides with `loadCaseAccess` (re-referral successors) once the policy enforcement lands (policy branch);
-  // until then the chat path does not load successors and refuses this join. Enable this test then.
-  it.skip('the re-referred patient’s new therapist joins the earlier case’s thread read-only over the WebSocket', async () => {
+  it('the re-referred patient’s new therapist joins the earlier case’s thread read-only over the WebSocket', async () => {
     fx = await startAdminFixture(kind);
     const f = fx;
     const first = await openAdultCase(f);

@@ -4,8 +4,8 @@
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { AppointmentFrame, ErrorFrame, JoinedFrame } from '@therapy-chat/protocol';
-import { createUser, openCase, scheduleAppointment } from '../src/domain/care-setup.js';
-import { mintToken, startServer, type TestServer } from './helpers/harness.js';
+import { seedScheduled } from './helpers/appointments.js';
+import { startServer, type TestServer } from './helpers/harness.js';
 import { freshPostgresDatabase, postgres } from './helpers/services.js';
 import { TestClient } from './helpers/test-client.js';
 
@@ -21,44 +21,6 @@ afterEach(async () => {
 afterAll(async () => {
   for (const drop of drops.splice(0)) await drop();
 });
-
-export interface Scheduled {
-  readonly caseId: string;
-  readonly threadId: string;
-  readonly appointmentId: string;
-  readonly conv: string;
-  readonly therapistId: string;
-  readonly patientId: string;
-  readonly supervisorId: string;
-  readonly therapistToken: string;
-  readonly patientToken: string;
-  readonly supervisorToken: string;
-  readonly strangerToken: string;
-}
-
-/** A case with a supervisor and a scheduled appointment, plus a therapist of another case. */
-export async function seedScheduled(ts: TestServer): Promise<Scheduled> {
-  const { store, keys } = ts.server;
-  const therapistId = await createUser(store, 'therapist');
-  const patientId = await createUser(store, 'patient');
-  const supervisorId = await createUser(store, 'supervisor');
-  const strangerId = await createUser(store, 'therapist');
-  const { caseId, threadId } = await openCase(store, keys, { patientId, therapistId, supervisorId });
-  const { appointmentId, conversationId } = await scheduleAppointment(store, caseId);
-  return {
-    caseId,
-    threadId,
-    appointmentId,
-    conv: conversationId,
-    therapistId,
-    patientId,
-    supervisorId,
-    therapistToken: await mintToken(ts.dataDir, therapistId, 'therapist'),
-    patientToken: await mintToken(ts.dataDir, patientId, 'patient'),
-    supervisorToken: await mintToken(ts.dataDir, supervisorId, 'supervisor'),
-    strangerToken: await mintToken(ts.dataDir, strangerId, 'therapist'),
-  };
-}
 
 async function client(ts: TestServer, token: string): Promise<TestClient> {
   const c = await TestClient.connect(ts.url);

@@ -42,6 +42,15 @@ async function auditRows(ts: TestServer, action: string) {
     .execute();
 }
 
+async function api(ts: TestServer, method: string, path: string, token: string, body?: unknown) {
+  const res = await fetch(ts.httpUrl + path, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined && { 'content-type': 'application/json' }) },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
 const STORES: [string, () => Promise<Record<string, string> | undefined>][] = [
   ['SQLite', async () => ({})],
   [
@@ -119,6 +128,29 @@ describe.each(STORES)('the appointment lifecycle on %s', (name, env) => {
     expect(await later.join(s.conv, 0)).toMatchObject({ closed: true, appointmentStatus: 'ended', lastSeq: 2 });
     await later.waitForSeq(s.conv, 2);
     expect(later.messages(s.conv).map((m) => m.text)).toEqual(['Hello, is anyone there?', 'Hello. I am here.']);
+
+    // The therapist writes the session's note once; the patient reads it; another therapist may not.
+    const note = 'Fictional session summary: discussed sleep routine; plan to keep a diary.';
+    const written = await api(ts, 'POST', `/v1/appointments/${s.appointmentId}/note`, s.therapistToken, { text: note });
+    expect(written).toMatchObject({ status: 201, body: { appointmentId: s.appointmentId, caseId: s.caseId } });
+    expect(
+      await api(ts, 'POST', `/v1/appointments/${s.appointmentId}/note`, s.therapistToken, { text: 'a rewrite' }),
+    ).toMatchObject({ status: 409, body: { error: 'CONFLICT' } });
+    const read = await api(ts, 'GET', `/v1/cases/${s.caseId}/notes`, s.patientToken);
+    expect(read.status).toBe(200);
+    expect((read.body as { notes: unknown[] }).notes).toEqual([
+      expect.objectContaining({
+        kind: 'therapist',
+        appointmentId: s.appointmentId,
+        authorRole: 'therapist',
+        text: note,
+      }),
+    ]);
+    expect(await api(ts, 'GET', `/v1/cases/${s.caseId}/notes`, s.strangerToken)).toMatchObject({
+      status: 403,
+      body: { error: 'FORBIDDEN' },
+    });
+    expect(await api(ts, 'GET', `/v1/cases/${s.caseId}/notes`, s.supervisorToken)).toMatchObject({ status: 403 });
 
     const changes = await auditRows(ts, 'appointment.change');
     expect(changes.map((c) => [c.reason, c.actor_id, c.resource_id])).toEqual([

@@ -1,4 +1,5 @@
 /** The route modules of the `/v1` API, in the order they are registered. One line per module. */
 import type { RouteModule } from '../api.js';
+import { appointmentRoutes } from './appointments.js';
 
-export const API_ROUTES: readonly RouteModule[] = [];
+export const API_ROUTES: readonly RouteModule[] = [appointmentRoutes];

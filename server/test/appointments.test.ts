@@ -11,7 +11,7 @@ import { TestClient } from './helpers/test-client.js';
 
 const pgReady = (await postgres()).available;
 const drops: (() => Promise<void>)[] = [];
-let servers: TestServer[] = [];
+const servers: TestServer[] = [];
 const clients: TestClient[] = [];
 
 afterEach(async () => {

@@ -98,7 +98,9 @@ export async function requestTransition(
  * conversation info with the status the join should see.
  */
 export async function patientArrived(deps: LifecycleDeps, info: ConversationInfo): Promise<ConversationInfo> {
-  if (info.kind !== 'appointment' || info.appointmentStatus !== 'scheduled') return info;
+  // A discharged case's appointments take nobody in (the admin cancels them); reading the transcript stays possible.
+  if (info.kind !== 'appointment' || info.appointmentStatus !== 'scheduled' || info.caseStatus !== 'active')
+    return info;
   const at = deps.now();
   const result = await transitionAppointment(deps.store.kysely, info.id, 'wait' satisfies AppointmentTransition, at);
   if (result.kind === 'changed') announce(deps, result.appointment, at);

@@ -571,8 +571,15 @@ export class ChatClient {
         return this.conversations.get(frame.conv)?.onTyping(frame);
       case 'presence':
         return this.conversations.get(frame.conv)?.onPresence(frame);
-      case 'risk-alert':
-        return this.conversations.get(frame.conv)?.onRiskAlert(frame);
+      case 'risk-alert': {
+        const conversation = this.conversations.get(frame.conv);
+        if (conversation) return conversation.onRiskAlert(frame);
+        // Not joined here (a supervisor never joins): the client alone reports it.
+        const { conv, seq, caseId, level, category, ts } = frame;
+        return this.events.emit('riskAlert', { conv, seq, caseId, level, category, ts });
+      }
+      case 'appointment':
+        return this.conversations.get(frame.conv)?.onAppointment(frame);
       case 'crisis-resources':
         return this.conversations.get(frame.conv)?.onCrisisResources(frame);
       case 'error':
@@ -607,6 +614,7 @@ export class ChatClient {
   private readonly host: ConversationHost = {
     connected: () => this.link?.welcomed === true,
     user: () => this.sessionInfo?.user,
+    role: () => this.sessionInfo?.role,
     limits: () => this.sessionInfo?.limits ?? DEFAULT_LIMITS,
     outbox: () => this.outbox,
     requestTimeoutMs: () => this.options.requestTimeoutMs ?? 20_000,

@@ -23,6 +23,7 @@ function scripted(store: ChatMessage[]) {
   const host: ConversationHost = {
     connected: () => true,
     user: () => 'u-me',
+    role: () => 'patient',
     limits: () => ({ ...DEFAULT_LIMITS, maxHistoryPage: 3 }),
     outbox: () => new MemoryOutbox(),
     requestTimeoutMs: () => 1_000,

@@ -12,7 +12,7 @@
  * overtake it, and a resend after a drop (same `clientMsgId`) is stored once. The ack settles the message; so does
  * the server's echo of it, which arrives in a replay when the ack was lost with the connection.
  */
-import type { CrisisResourcesFrame, RiskAlertFrame } from '@therapy-chat/protocol';
+import type { AppointmentFrame, AppointmentStatus, CrisisResourcesFrame, RiskAlertFrame } from '@therapy-chat/protocol';
 import {
   validateClientFrame,
   type AckFrame,
@@ -23,6 +23,7 @@ import {
   type Limits,
   type Member,
   type PresenceFrame,
+  type Role,
   type ServerFrame,
   type TypingNoticeFrame,
 } from '@therapy-chat/protocol';
@@ -36,6 +37,8 @@ export interface ConversationHost {
   connected(): boolean;
   /** The authenticated user, once known. */
   user(): string | undefined;
+  /** The authenticated user's role, once known. */
+  role(): Role | undefined;
   limits(): Limits;
   outbox(): Outbox;
   requestTimeoutMs(): number;
@@ -124,6 +127,10 @@ export class Conversation {
   private inFlight: { item: QueuedSend; ids: Set<number> } | undefined;
   /** After SHUTTING_DOWN: hold sends until the next connection. */
   private holdUntilReconnect = false;
+  /** For an appointment's transcript: its status, as last heard. */
+  private appointment: { readonly id: string; readonly status: AppointmentStatus } | undefined;
+  /** After WAITING_ROOM: hold sends (in the outbox) until the appointment goes live. */
+  private holdUntilLive = false;
   private retryDelay = RETRY_MIN_MS;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly held = new Map<number, ChatMessage>();
@@ -166,6 +173,46 @@ export class Conversation {
   /** True when the conversation accepts no new messages (its appointment has ended); it can still be read. */
   get closed(): boolean {
     return this.closedForSending;
+  }
+
+  /** For an appointment's transcript: its status as last heard (`scheduled`, `waiting`, `live`, `ended`, `cancelled`). */
+  get appointmentStatus(): AppointmentStatus | undefined {
+    return this.appointment?.status;
+  }
+
+  /**
+   * True while the user waits in the appointment's waiting room: the appointment is not live yet, and this user is
+   * its patient (or the server refused a message with `WAITING_ROOM`). Messages sent meanwhile wait in the outbox and
+   * go out, in order, once the therapist admits the patient (an `appointment` event with status `live`).
+   */
+  get inWaitingRoom(): boolean {
+    const s = this.appointment?.status;
+    if (s === 'live' || s === 'ended' || s === 'cancelled') return false;
+    return this.holdUntilLive || ((s === 'scheduled' || s === 'waiting') && this.host.role() === 'patient');
+  }
+
+  /**
+   * Admits the waiting patient (the therapist of the case): the appointment goes live. Resolves with its status
+   * (`live`, also when it already was); rejects with a `ChatError`: `APPOINTMENT_NOT_LIVE` (ended or cancelled),
+   * `FORBIDDEN` (not the case's therapist), `NOT_FOUND` (not an appointment's transcript).
+   */
+  admit(): Promise<AppointmentStatus> {
+    return this.transition('admit');
+  }
+
+  /**
+   * Ends the live appointment (the therapist of the case): the transcript closes for good. Resolves with `ended`;
+   * rejects with `APPOINTMENT_NOT_LIVE` when it is not live.
+   */
+  end(): Promise<AppointmentStatus> {
+    return this.transition('end');
+  }
+
+  private async transition(type: 'admit' | 'end'): Promise<AppointmentStatus> {
+    await this.whenJoined(Date.now() + this.host.requestTimeoutMs());
+    const answer = await this.host.request<AppointmentFrame>({ type, conv: this.id });
+    this.onAppointment(answer);
+    return answer.status;
   }
 
   /** Who is connected to the conversation, as last reported by the server. */
@@ -309,6 +356,7 @@ export class Conversation {
     if (this.status === 'gone') return;
     this.status = 'idle';
     this.inFlight = undefined;
+    this.holdUntilLive = false;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.held.clear();
@@ -366,6 +414,13 @@ export class Conversation {
         this.inFlight = undefined;
         this.onConnected();
         return true;
+      case 'WAITING_ROOM':
+        // Not admitted yet: the message stays in the outbox and goes out once the appointment is live. (Frames
+        // arrive in order, so a `live` heard before this refusal came after it was decided: send it again now.)
+        this.inFlight = undefined;
+        this.holdUntilLive = this.appointment?.status !== 'live';
+        this.pump();
+        return true;
       default:
         // Refused for good: this message will never be stored. Report it and go on with the next.
         if (frame.code === 'CONVERSATION_CLOSED') this.closedForSending = true;
@@ -407,8 +462,23 @@ export class Conversation {
 
   onRiskAlert(frame: RiskAlertFrame): void {
     if (this.status === 'gone') return;
-    const { seq, caseId, level, category, ts } = frame;
-    this.emitBoth('riskAlert', { conversation: this, seq, caseId, level, category, ts });
+    const { conv, seq, caseId, level, category, ts } = frame;
+    this.emitBoth('riskAlert', { conversation: this, conv, seq, caseId, level, category, ts });
+  }
+
+  /** The appointment of this transcript changed state (or the server said where it stands after a join). */
+  onAppointment(frame: AppointmentFrame): void {
+    if (this.status === 'gone') return;
+    const { appointmentId, status, ts } = frame;
+    const before = this.appointment?.status;
+    this.appointment = { id: appointmentId, status };
+    if (status === 'ended' || status === 'cancelled') this.closedForSending = true;
+    if (status !== 'scheduled' && status !== 'waiting' && this.holdUntilLive) {
+      // Admitted: the held messages go out. Ended or cancelled: they are sent, refused, and reported so.
+      this.holdUntilLive = false;
+      this.pump();
+    }
+    if (before !== status) this.emitBoth('appointment', { conversation: this, appointmentId, status, ts });
   }
 
   onCrisisResources(frame: CrisisResourcesFrame): void {
@@ -430,6 +500,7 @@ export class Conversation {
     this.cursor ??= this.since ?? frame.lastSeq;
     this.joinedLastSeq = frame.lastSeq;
     this.closedForSending = frame.closed;
+    if (frame.appointmentStatus === 'live') this.holdUntilLive = false;
     this.status = 'joined';
     this.retryDelay = RETRY_MIN_MS;
     if (!this.settleReady.done) {
@@ -558,7 +629,8 @@ export class Conversation {
       !this.host.connected() ||
       this.inFlight ||
       this.retryTimer ||
-      this.holdUntilReconnect
+      this.holdUntilReconnect ||
+      this.holdUntilLive
     )
       return;
     const item = this.queue[0];

@@ -19,6 +19,7 @@ export {
   type SdkErrorCode,
 } from './errors.js';
 export type {
+  AppointmentEvent,
   ClientEvents,
   ConversationEvents,
   CrisisResourcesEvent,

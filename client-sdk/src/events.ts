@@ -3,7 +3,7 @@
  * delivers them. A listener that throws does not stop delivery to the others or corrupt the client's state: the
  * error goes to `onListenerError` (default: `console.error`).
  */
-import type { ChatMessage, CrisisContact, Member, Role } from '@therapy-chat/protocol';
+import type { AppointmentStatus, ChatMessage, CrisisContact, Member, Role } from '@therapy-chat/protocol';
 import type { Conversation } from './conversation.js';
 import type { ChatError } from './errors.js';
 import type { ConnectionState } from './state.js';
@@ -31,9 +31,15 @@ export interface PresenceEvent {
   readonly members: readonly Member[];
 }
 
-/** For a therapist console: a patient's message (`seq`) matched the server's risk screen. Carries no text. */
+/**
+ * For a therapist's or supervisor's console: a patient's message (`seq` of conversation `conv`) in case `caseId`
+ * matched the risk screen. Carries no text and no patient identity. It reaches every connection of the case's
+ * therapist and supervisor, joined to the conversation or not: `conversation` is there when this client has joined it
+ * (and then the conversation emits it too); otherwise only the client does.
+ */
 export interface RiskAlertEvent {
-  readonly conversation: Conversation;
+  readonly conversation?: Conversation;
+  readonly conv: string;
   readonly seq: number;
   readonly caseId: string;
   readonly level: 'high' | 'medium';
@@ -48,6 +54,18 @@ export interface CrisisResourcesEvent {
   readonly heading: string;
   readonly body: string;
   readonly contacts: readonly CrisisContact[];
+}
+
+/**
+ * An appointment's transcript changed state: `scheduled` → `waiting` (the patient is in the waiting room) → `live`
+ * (the therapist admitted them) → `ended` (closed for good), or `cancelled`. Also emitted after the first join.
+ */
+export interface AppointmentEvent {
+  readonly conversation: Conversation;
+  readonly appointmentId: string;
+  readonly status: AppointmentStatus;
+  /** When it took this status (for the notice after a join: the server's time then). */
+  readonly ts: number;
 }
 
 export interface StateEvent {
@@ -96,6 +114,7 @@ export interface ConversationEvents {
   presence: PresenceEvent;
   riskAlert: RiskAlertEvent;
   crisisResources: CrisisResourcesEvent;
+  appointment: AppointmentEvent;
   error: ErrorEvent;
 }
 

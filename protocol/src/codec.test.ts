@@ -65,6 +65,8 @@ const CLIENT_FRAMES: { [K in ClientFrameType]: Extract<ClientFrame, { type: K }>
   ],
   ping: [{ type: 'ping' }, { type: 'ping', id: 8 }],
   pong: [{ type: 'pong' }, { type: 'pong', id: 9 }],
+  admit: [{ type: 'admit', id: 12, conv: 'cv_appt' }],
+  end: [{ type: 'end', id: MAX_REQUEST_ID, conv: 'cv_appt' }],
 };
 
 const SERVER_FRAMES: { [K in ServerFrameType]: Extract<ServerFrame, { type: K }>[] } = {
@@ -84,6 +86,11 @@ const SERVER_FRAMES: { [K in ServerFrameType]: Extract<ServerFrame, { type: K }>
   joined: [
     { type: 'joined', id: 1, conv: 'c', lastSeq: 0, closed: false },
     { type: 'joined', id: 2, conv: 'c', lastSeq: Number.MAX_SAFE_INTEGER, closed: true },
+    { type: 'joined', id: 3, conv: 'c', lastSeq: 0, closed: false, appointmentStatus: 'waiting' },
+  ],
+  appointment: [
+    { type: 'appointment', conv: 'c', appointmentId: 'ap_1', status: 'live', ts: 1_732_000_000_000 },
+    { type: 'appointment', id: 12, conv: 'c', appointmentId: 'ap_1', status: 'ended', ts: 1 },
   ],
   left: [{ type: 'left', id: 3, conv: 'c' }],
   ack: [{ type: 'ack', id: 4, conv: 'c', clientMsgId: 'm-1', seq: 2 ** 32 + 1, ts: 1_732_000_000_123 }],

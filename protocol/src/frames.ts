@@ -73,8 +73,34 @@ export interface PongFrame {
   readonly id?: number;
 }
 
+/**
+ * The therapist of the case admits the waiting patient: the appointment whose transcript is `conv` goes live. The
+ * reply is an `appointment` frame with the same `id`; every member of the conversation gets one without `id`.
+ */
+export interface AdmitFrame {
+  readonly type: 'admit';
+  readonly id: number;
+  readonly conv: string;
+}
+
+/** The therapist of the case ends the live appointment whose transcript is `conv`: the transcript closes for good. */
+export interface EndFrame {
+  readonly type: 'end';
+  readonly id: number;
+  readonly conv: string;
+}
+
 export type ClientFrame =
-  AuthFrame | JoinFrame | LeaveFrame | SendFrame | TypingFrame | HistoryFrame | PingFrame | PongFrame;
+  | AuthFrame
+  | JoinFrame
+  | LeaveFrame
+  | SendFrame
+  | TypingFrame
+  | HistoryFrame
+  | PingFrame
+  | PongFrame
+  | AdmitFrame
+  | EndFrame;
 
 export type ClientFrameType = ClientFrame['type'];
 
@@ -111,6 +137,34 @@ export interface JoinedFrame {
   readonly lastSeq: number;
   /** True when the conversation accepts no new messages. */
   readonly closed: boolean;
+  /** For an appointment's transcript: the appointment's status when the join took effect (an `appointment` frame follows). */
+  readonly appointmentStatus?: AppointmentStatus;
+}
+
+/**
+ * An appointment's state: `scheduled` → `waiting` (the patient joined and waits to be admitted) → `live` (the
+ * therapist admitted the patient) → `ended` (the transcript is closed for good); `cancelled` by an admin before it ended.
+ */
+export type AppointmentStatus = 'scheduled' | 'waiting' | 'live' | 'ended' | 'cancelled';
+export const APPOINTMENT_STATUSES: readonly AppointmentStatus[] = [
+  'scheduled',
+  'waiting',
+  'live',
+  'ended',
+  'cancelled',
+];
+
+/**
+ * The appointment whose transcript is `conv` is now in `status` (since `ts`). Pushed to every member of the
+ * conversation on every node when it changes, and once right after `joined`; with `id`, the reply to `admit`/`end`.
+ */
+export interface AppointmentFrame {
+  readonly type: 'appointment';
+  readonly id?: number;
+  readonly conv: string;
+  readonly appointmentId: string;
+  readonly status: AppointmentStatus;
+  readonly ts: number;
 }
 
 export interface LeftFrame {
@@ -182,8 +236,9 @@ export interface ErrorFrame {
 }
 
 /**
- * To the therapist connected to the conversation: a patient's message matched the risk screen. The message itself
- * was delivered as usual; this names it by `seq` and says what kind of risk, never quoting it.
+ * To every connection of the case's therapist and of its supervisor, on any node, joined to the conversation or not:
+ * a patient's message matched the risk screen. The message itself was delivered as usual; this names it by `seq` and
+ * the case by its reference, says what kind of risk, and never quotes it or names the patient.
  */
 export interface RiskAlertFrame {
   readonly type: 'risk-alert';
@@ -223,6 +278,7 @@ export type ServerFrame =
   | ErrorFrame
   | RiskAlertFrame
   | CrisisResourcesFrame
+  | AppointmentFrame
   | PingFrame
   | PongFrame;
 

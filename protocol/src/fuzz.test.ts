@@ -25,7 +25,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type Codec, DecodeError, jsonCodec, msgpackCodec } from './codec.js';
 import { ERROR_CODES, type ErrorCode, isErrorCode } from './codes.js';
-import { type ClientFrame, ROLES, type SendFrame, type ServerFrame } from './frames.js';
+import { APPOINTMENT_STATUSES, type ClientFrame, ROLES, type SendFrame, type ServerFrame } from './frames.js';
 import { DEFAULT_LIMITS, type Limits, MAX_CONVERSATION_ID_LENGTH, MAX_REQUEST_ID, MAX_TOKEN_LENGTH } from './limits.js';
 import { validateClientFrame, type ValidationResult } from './validate.js';
 
@@ -141,6 +141,8 @@ const SPEC = new Map<string, readonly Field[]>([
   ],
   ['ping', [id(true)]],
   ['pong', [id(true)]],
+  ['admit', [id(false), conv]],
+  ['end', [id(false), conv]],
 ]);
 const CLIENT_TYPES = [...SPEC.keys()];
 const FIELD_NAMES = [...new Set([...SPEC.values()].flat().map((f) => f.name))];
@@ -503,6 +505,8 @@ const validClientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   ),
   fc.record({ type: fc.constant('ping'), id: idArb }, { requiredKeys: ['type'], noNullPrototype: true }),
   fc.record({ type: fc.constant('pong'), id: idArb }, { requiredKeys: ['type'], noNullPrototype: true }),
+  fc.record({ type: fc.constant('admit'), id: idArb, conv: convArb }, { noNullPrototype: true }),
+  fc.record({ type: fc.constant('end'), id: idArb, conv: convArb }, { noNullPrototype: true }),
 );
 
 const validServerFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
@@ -524,8 +528,26 @@ const validServerFrame: fc.Arbitrary<ServerFrame> = fc.oneof(
     },
   ),
   fc.record(
-    { type: fc.constant('joined'), id: idArb, conv: convArb, lastSeq: fc.maxSafeNat(), closed: fc.boolean() },
-    { noNullPrototype: true },
+    {
+      type: fc.constant('joined'),
+      id: idArb,
+      conv: convArb,
+      lastSeq: fc.maxSafeNat(),
+      closed: fc.boolean(),
+      appointmentStatus: fc.constantFrom(...APPOINTMENT_STATUSES),
+    },
+    { requiredKeys: ['type', 'id', 'conv', 'lastSeq', 'closed'], noNullPrototype: true },
+  ),
+  fc.record(
+    {
+      type: fc.constant('appointment'),
+      id: idArb,
+      conv: convArb,
+      appointmentId: fc.string({ minLength: 1, maxLength: 40 }),
+      status: fc.constantFrom(...APPOINTMENT_STATUSES),
+      ts: fc.maxSafeNat(),
+    },
+    { requiredKeys: ['type', 'conv', 'appointmentId', 'status', 'ts'], noNullPrototype: true },
   ),
   fc.record({ type: fc.constant('left'), id: idArb, conv: convArb }, { noNullPrototype: true }),
   fc.record(

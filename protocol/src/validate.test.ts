@@ -38,6 +38,8 @@ const MINIMAL: { [K in ClientFrameType]: Extract<ClientFrame, { type: K }> } = {
   history: { type: 'history', id: 4, conv: 'c' },
   ping: { type: 'ping' },
   pong: { type: 'pong' },
+  admit: { type: 'admit', id: 5, conv: 'c' },
+  end: { type: 'end', id: 6, conv: 'c' },
 };
 
 const FULL: { [K in ClientFrameType]: Extract<ClientFrame, { type: K }> } = {
@@ -49,6 +51,8 @@ const FULL: { [K in ClientFrameType]: Extract<ClientFrame, { type: K }> } = {
   history: { type: 'history', id: 14, conv: 'c', before: 100, limit: 50 },
   ping: { type: 'ping', id: 15 },
   pong: { type: 'pong', id: 16 },
+  admit: { type: 'admit', id: 17, conv: 'cv_appt-1' },
+  end: { type: 'end', id: MAX_REQUEST_ID, conv: 'cv_appt-1' },
 };
 
 const TYPES = Object.keys(MINIMAL) as ClientFrameType[];
@@ -227,6 +231,8 @@ const WRONG_FIELD_CASES: Record<ClientFrameType, Case[]> = {
     { name: 'unsafe integer', frame: { ...FULL.join, since: Number.MAX_SAFE_INTEGER + 1 }, field: 'since' },
   ],
   leave: [...requiredIdCases('leave'), ...convCases('leave')],
+  admit: [...requiredIdCases('admit'), ...convCases('admit')],
+  end: [...requiredIdCases('end'), ...convCases('end')],
   send: [
     ...requiredIdCases('send'),
     ...convCases('send'),

@@ -120,6 +120,8 @@ const PARSERS: Readonly<Record<ClientFrameType, Parser>> = {
   }),
   ping: (o) => ({ type: 'ping', id: optInt(o, 'id', 0, MAX_REQUEST_ID) }),
   pong: (o) => ({ type: 'pong', id: optInt(o, 'id', 0, MAX_REQUEST_ID) }),
+  admit: (o) => ({ type: 'admit', id: int(o, 'id', 0, MAX_REQUEST_ID), conv: conv(o) }),
+  end: (o) => ({ type: 'end', id: int(o, 'id', 0, MAX_REQUEST_ID), conv: conv(o) }),
 };
 
 /** Validates a decoded value as a client frame. Never throws. */

@@ -160,6 +160,7 @@ export class TherapyChatServer {
 
   /** Starts listening; resolves with the bound address (port 0 picks a free port). */
   async listen(): Promise<{ host: string; port: number }> {
+    await this.chat.ready;
     await this.http.listen({ port: this.config.port, host: this.config.host });
     this.chat.startHeartbeats();
     const addr = this.http.server.address() as AddressInfo;

@@ -48,13 +48,25 @@ const SERVER_FRAME_TYPES = new Set<string>([
   'presence',
   'history',
   'error',
+  'appointment',
   'ping',
   'pong',
 ]);
 const DOCUMENTED_CLOSE_CODES = new Set<number>(Object.values(CLOSE_CODES).map((c) => c.code));
-const CLIENT_FRAME_TYPES = ['auth', 'join', 'leave', 'send', 'typing', 'history', 'ping', 'pong'] as const;
+const CLIENT_FRAME_TYPES = [
+  'auth',
+  'join',
+  'leave',
+  'send',
+  'typing',
+  'history',
+  'ping',
+  'pong',
+  'admit',
+  'end',
+] as const;
 /** Client frame types that are answered with a frame carrying their `id`. */
-const REQUEST_TYPES = new Set<string>(['auth', 'join', 'leave', 'send', 'history', 'ping']);
+const REQUEST_TYPES = new Set<string>(['auth', 'join', 'leave', 'send', 'history', 'ping', 'admit', 'end']);
 const MAX_FRAME_BYTES = 64 * 1024;
 
 let ts: TestServer;

@@ -109,7 +109,8 @@ describe('pipelining after auth', () => {
     c.send({ type: 'send', id: 3, conv: s.conv, clientMsgId: 'piped-1', text: 'straight away' });
     const ack = await c.waitFor((f) => f.type === 'ack');
     expect(ack).toMatchObject({ id: 3, seq: 1 });
-    expect(c.frames.map((f) => f.type).slice(0, 3)).toEqual(['welcome', 'joined', 'presence']);
+    // An appointment's transcript: `joined` is followed by the appointment's status.
+    expect(c.frames.map((f) => f.type).slice(0, 4)).toEqual(['welcome', 'joined', 'appointment', 'presence']);
     expect(c.isClosed).toBe(false);
   });
 });

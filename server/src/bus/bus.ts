@@ -4,20 +4,39 @@
  * receiver's gap check, so the bus never needs to be reliable, only fast. It carries ciphertext, never text.
  */
 import type { Member, Role } from '@therapy-chat/protocol';
-import type { StoredMessage } from '../store/store.js';
+import type { AppointmentStatus, StoredMessage } from '../store/store.js';
+
+/**
+ * The channel every node subscribes to for node-wide events: those addressed to users rather than conversations (a
+ * user may be connected to any node, joined to nothing) and `access-changed`. Conversation ids are `[A-Za-z0-9_-]`,
+ * so it names no conversation.
+ */
+export const NODE_CHANNEL = '~node';
 
 export type BusEvent =
   | { readonly kind: 'message'; readonly message: StoredMessage }
   /** The conversation's last seq is at least `seq`: sent after messages may have been lost on the way. */
   | { readonly kind: 'head'; readonly conv: string; readonly seq: number }
-  /** A patient's message matched the risk screen: alert the therapist wherever they are connected. No text. */
+  /**
+   * On `NODE_CHANNEL`: a patient's message matched the risk screen. Every node alerts the `recipients` (the case's
+   * therapist and supervisor) on every connection they have there. No text, no patient identity.
+   */
   | {
       readonly kind: 'risk-alert';
+      readonly recipients: readonly string[];
       readonly conv: string;
       readonly seq: number;
       readonly caseId: string;
       readonly level: 'high' | 'medium';
       readonly category: string;
+      readonly ts: number;
+    }
+  /** The conversation's appointment moved to `status` at `ts`: members are told, and their cached status moves on. */
+  | {
+      readonly kind: 'appointment';
+      readonly conv: string;
+      readonly appointmentId: string;
+      readonly status: AppointmentStatus;
       readonly ts: number;
     }
   /** Who is connected to the conversation on one node; sent when it changes and every few seconds. */
@@ -38,12 +57,6 @@ export type BusEvent =
       /** The connection it came from, so it is not echoed back. */
       readonly origin: string;
     };
-
-/**
- * The channel every node subscribes to for node-wide events (`access-changed`), beside the per-conversation ones.
- * Conversation ids never start with `_`, so it cannot clash with one.
- */
-export const NODE_CHANNEL = '_node';
 
 export type BusHandler = (conv: string, event: BusEvent) => void;
 

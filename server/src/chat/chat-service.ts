@@ -10,7 +10,7 @@ import type { Config } from '../config.js';
 import type { DataKeyRing } from '../crypto/data-keys.js';
 import { newId } from '../ids.js';
 import type { Metrics } from '../metrics.js';
-import type { Store, StoredMessage } from '../store/store.js';
+import type { ConversationInfo, Store, StoredMessage } from '../store/store.js';
 import type { ConnectionEvents, TransportConnection } from '../transport/transport.js';
 import { AccessWatch } from './access-watch.js';
 import { ClientConnection } from './connection.js';
@@ -20,6 +20,7 @@ import type { OutboundFrame } from './outbound.js';
 import type { CrisisResources } from '../risk/crisis-resources.js';
 import type { AuditWriter } from '../audit/audit-writer.js';
 import { NO_RISK, type RiskHit, type RiskResult, type RiskScreen } from '../risk/risk-screen.js';
+import { RiskAlertRouter } from '../risk/risk-alert-router.js';
 
 export interface ChatServiceDeps {
   readonly config: Config;
@@ -53,6 +54,9 @@ export class ChatService implements EphemeralSink {
   readonly accessWatch: AccessWatch;
   readonly now: () => number;
   shuttingDown = false;
+  /** Resolves once this node hears events addressed to its users (risk alerts); `listen` waits for it. */
+  readonly ready: Promise<void>;
+  private readonly alerts: RiskAlertRouter;
   private readonly connections = new Map<string, ClientConnection>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
 
@@ -93,6 +97,8 @@ export class ChatService implements EphemeralSink {
       now: this.now,
       connections: () => this.connections.values(),
     });
+    this.alerts = new RiskAlertRouter(deps.bus, (userId, frame) => this.writeToUser(userId, frame));
+    this.ready = this.alerts.start();
   }
 
   get connectionCount(): number {
@@ -150,8 +156,22 @@ export class ChatService implements EphemeralSink {
     }
   }
 
-  /** After a screened message is stored: alert the therapist (any node), count it, log it without its text. */
-  raiseRiskAlert(message: StoredMessage, caseId: string, hit: RiskHit): void {
+  /** An essential frame to every connection of the user on this node. */
+  writeToUser(userId: string, frame: OutboundFrame): void {
+    for (const conn of this.connections.values())
+      if (conn.principal?.userId === userId) conn.writeOutbound(frame, false);
+  }
+
+  /**
+   * After a screened message is stored: alert the case's therapist and supervisor (every connection, any node), count
+   * it, log it without its text.
+   */
+  raiseRiskAlert(
+    message: StoredMessage,
+    info: Pick<ConversationInfo, 'caseId' | 'therapistId' | 'supervisorId'>,
+    hit: RiskHit,
+  ): void {
+    const { caseId } = info;
     this.metrics.riskHits.inc({ category: hit.category, level: hit.level });
     this.log.warn(
       {
@@ -165,15 +185,10 @@ export class ChatService implements EphemeralSink {
       },
       'risk screen hit',
     );
-    this.bus.publish(message.conv, {
-      kind: 'risk-alert',
-      conv: message.conv,
-      seq: message.seq,
-      caseId,
-      level: hit.level,
-      category: hit.category,
-      ts: message.ts,
-    });
+    this.alerts.raise(
+      { conv: message.conv, seq: message.seq, caseId, level: hit.level, category: hit.category, ts: message.ts },
+      [info.therapistId, info.supervisorId],
+    );
   }
 
   /**

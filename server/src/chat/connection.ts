@@ -19,15 +19,19 @@ import {
   type ServerFrame,
   type TypingFrame,
   type AuthFrame,
+  type AdmitFrame,
+  type EndFrame,
   validateClientFrame,
 } from '@therapy-chat/protocol';
 import type { Logger } from 'pino';
 import type { Principal } from '../auth/authenticator.js';
 import { decide, type Decision } from '../policy/access-policy.js';
 import { loadCaseAccess } from '../policy/case-access.js';
-import { StoreUnavailableError, type StoredMessage } from '../store/store.js';
+import { type ConversationInfo, StoreUnavailableError, type StoredMessage } from '../store/store.js';
 import { NO_RISK, type RiskHit } from '../risk/risk-screen.js';
-import type { AuditAction, AuditOutcome } from '../audit/audit-sink.js';
+import type { AuditAction, AuditOutcome, AuditResourceType } from '../audit/audit-sink.js';
+import { type LifecycleDeps, patientArrived, requestTransition } from '../appointments/appointment-lifecycle.js';
+import { withAppointmentStatus } from '../appointments/appointment-transitions.js';
 import { isIP } from 'node:net';
 import type { TransportConnection } from '../transport/transport.js';
 import type { WatchedConnection } from './access-watch.js';
@@ -204,6 +208,9 @@ export class ClientConnection implements WatchedConnection {
         return undefined;
       case 'history':
         return this.onHistory(frame, this.principal);
+      case 'admit':
+      case 'end':
+        return this.onAppointmentRequest(frame, this.principal);
     }
     return undefined;
   }
@@ -304,12 +311,16 @@ export class ClientConnection implements WatchedConnection {
         return this.sendError({ code: decision.code, message: 'you may not join this conversation', id, conv });
       }
       await service.keys.ensure(info.caseId);
+      // The patient arriving for a scheduled appointment enters its waiting room (the others are told).
+      const arrived = principal.role === 'patient' ? await patientArrived(this.lifecycle(), info) : info;
       if (existing) this.dropSubscription(existing);
       // Subscribe before reading lastSeq: whatever commits after the read arrives from the bus, and whatever
       // committed before is at or below lastSeq, so nothing falls between the two.
-      const sub = new Subscription(this.createSubscriptionHost(principal.userId), info, access);
+      const sub = new Subscription(this.createSubscriptionHost(principal.userId), arrived, access);
       await service.hub.add(sub, principal.role);
-      const fresh = (await service.store.getConversation(conv)) ?? info;
+      const read = (await service.store.getConversation(conv)) ?? arrived;
+      // An appointment change heard from the bus meanwhile may be newer than the read: statuses only move forward.
+      const fresh = sub.info.appointmentStatus ? withAppointmentStatus(read, sub.info.appointmentStatus) : read;
       sub.refresh(fresh, access);
       if (this.closing) return void service.hub.remove(sub);
       if (frame.since !== undefined && frame.since > fresh.lastSeq) {
@@ -324,13 +335,25 @@ export class ClientConnection implements WatchedConnection {
       this.subs.set(conv, sub);
       // An access change heard while this join was loading may have missed it: look again.
       if (service.accessWatch.generation !== generation) service.accessWatch.reload(info.caseId);
+      const sendable = sub.decide(principal, 'conversation.send', service.now());
       this.write({
         type: 'joined',
         id,
         conv,
         lastSeq: fresh.lastSeq,
-        closed: !sub.decide(principal, 'conversation.send', service.now()).allow,
+        // Closed for good; the waiting room and an appointment not yet live open later.
+        closed: !sendable.allow && sendable.code !== 'WAITING_ROOM' && sendable.code !== 'APPOINTMENT_NOT_LIVE',
+        ...(fresh.appointmentStatus !== null && { appointmentStatus: fresh.appointmentStatus }),
       });
+      if (fresh.appointmentId !== null && fresh.appointmentStatus !== null) {
+        this.write({
+          type: 'appointment',
+          conv,
+          appointmentId: fresh.appointmentId,
+          status: fresh.appointmentStatus,
+          ts: service.now(),
+        });
+      }
       sub.start(frame.since ?? fresh.lastSeq);
       // Everyone hears if the picture changed; otherwise (a second device of someone present) only the joiner.
       if (!service.hub.presenceChanged(conv)) service.hub.presenceTo(sub);
@@ -448,7 +471,7 @@ export class ClientConnection implements WatchedConnection {
             const m = outcome.message;
             this.write({ type: 'ack', id, conv, clientMsgId, seq: m.seq, ts: m.ts });
             // Only a newly stored message raises an alert: a resend is the same message.
-            if (outcome.kind === 'stored' && risk.hit) this.onRiskHit(m, sub.info.caseId, risk);
+            if (outcome.kind === 'stored' && risk.hit) this.onRiskHit(m, sub.info, risk);
             return;
           }
           case 'mismatch':
@@ -482,7 +505,7 @@ export class ClientConnection implements WatchedConnection {
     action: AuditAction,
     outcome: AuditOutcome,
     reason: string,
-    resource?: { type: 'conversation' | 'case'; id: string },
+    resource?: { type: AuditResourceType; id: string },
   ): void {
     const p = this.principal;
     try {
@@ -501,15 +524,35 @@ export class ClientConnection implements WatchedConnection {
     }
   }
 
-  /** The patient who wrote it is shown where to get help now; the therapist is alerted. */
-  private onRiskHit(message: StoredMessage, caseId: string, hit: RiskHit): void {
+  /** The patient who wrote it is shown where to get help now; the therapist and the supervisor are alerted. */
+  private onRiskHit(message: StoredMessage, info: ConversationInfo, hit: RiskHit): void {
     const { heading, body, contacts } = this.service.crisisResources;
     this.write({ type: 'crisis-resources', conv: message.conv, seq: message.seq, heading, body, contacts });
-    this.service.raiseRiskAlert(message, caseId, hit);
+    this.service.raiseRiskAlert(message, info, hit);
     this.audit('risk.flagged', 'granted', `${hit.matched}@${this.service.riskScreen.classifier}`, {
       type: 'conversation',
       id: message.conv,
     });
+  }
+
+  /** What the appointment lifecycle needs from this connection: the stores, the bus, and audit with its client. */
+  private lifecycle(): LifecycleDeps {
+    const { service } = this;
+    return {
+      store: service.store,
+      bus: service.bus,
+      accessChanged: (caseId) => service.accessChanged(caseId),
+      now: service.now,
+      audit: (action, outcome, reason, resource) => this.audit(action, outcome, reason, resource),
+    };
+  }
+
+  /** The therapist's `admit` or `end`: answered with the appointment's status, or an error. */
+  private async onAppointmentRequest(frame: AdmitFrame | EndFrame, principal: Principal): Promise<void> {
+    const { id, conv } = frame;
+    const result = await requestTransition(this.lifecycle(), principal, conv, frame.type);
+    if (!result.ok) return this.sendError({ code: result.code, message: result.message, id, conv });
+    this.write({ type: 'appointment', id, ...result.notice });
   }
 
   private onTyping(frame: TypingFrame, principal: Principal): void {
@@ -682,4 +725,12 @@ const PING = new OutboundFrame({ type: 'ping' });
 const REVOKED_MESSAGE = 'your access to this conversation has ended';
 
 /** Frames that are the user doing something. Heartbeats and token refreshes are the app, not the user. */
-const USER_ACTIONS: ReadonlySet<ClientFrame['type']> = new Set(['join', 'leave', 'send', 'typing', 'history']);
+const USER_ACTIONS: ReadonlySet<ClientFrame['type']> = new Set([
+  'join',
+  'leave',
+  'send',
+  'typing',
+  'history',
+  'admit',
+  'end',
+]);

@@ -14,11 +14,12 @@ import type { Bus, BusEvent, BusHandler } from '../bus/bus.js';
 import type { StoredMessage } from '../store/store.js';
 import { OutboundFrame } from './outbound.js';
 import type { Subscription } from './subscription.js';
+import { withAppointmentStatus } from '../appointments/appointment-transitions.js';
 
 /** Where the hub sends ephemeral frames (typing, presence), which a busy connection may drop. */
 export interface EphemeralSink {
   writeEphemeral(connectionId: string, frame: OutboundFrame): void;
-  /** For frames that must not be shed (risk alerts). */
+  /** For frames that must not be shed (appointment changes). */
   writeEssential(connectionId: string, frame: OutboundFrame): void;
 }
 
@@ -186,12 +187,14 @@ export class Hub {
         for (const sub of room.subs) sub.offer(event.message.seq, frame);
         return;
       }
-      case 'risk-alert': {
-        const { kind: _kind, ...alert } = event;
-        const frame = new OutboundFrame({ type: 'risk-alert', ...alert });
-        // Essential, not ephemeral: an alert is never shed.
-        for (const sub of room.subs)
-          if (room.roles.get(sub.userId) === 'therapist') this.options.sink.writeEssential(sub.connectionId, frame);
+      case 'appointment': {
+        const { kind: _kind, ...notice } = event;
+        const frame = new OutboundFrame({ type: 'appointment', ...notice });
+        // The cached status decides sends and the waiting room on this node: move it on before telling the member.
+        for (const sub of room.subs) {
+          sub.info = withAppointmentStatus(sub.info, event.status);
+          this.options.sink.writeEssential(sub.connectionId, frame);
+        }
         return;
       }
       case 'head':

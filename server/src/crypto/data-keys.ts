@@ -69,6 +69,24 @@ export class DataKeyRing implements MessageSealer {
     return { keyId, ciphertext };
   }
 
+  /**
+   * Seals a field of a clinical record other than a message (a note's text) under the case's current key, bound by
+   * AAD to the field and the record's id: moved to another row or field, it fails to open.
+   */
+  sealField(caseId: string, field: string, recordId: string, text: string): { keyId: string; ciphertext: Buffer } {
+    const keyId = this.currentByCase.get(caseId);
+    if (!keyId) throw new KeyNotLoadedError(`data key of case ${caseId} is not loaded`);
+    const ciphertext = seal(this.byId.get(keyId)!, Buffer.from(text, 'utf8'), aad(field, recordId));
+    return { keyId, ciphertext };
+  }
+
+  /** Opens what `sealField` sealed; the case's keys must be loaded (`ensure`). */
+  openField(keyId: string, field: string, recordId: string, ciphertext: Uint8Array): string {
+    const key = this.byId.get(keyId);
+    if (!key) throw new KeyNotLoadedError(`data key ${keyId} is not loaded`);
+    return open(key, ciphertext, aad(field, recordId)).toString('utf8');
+  }
+
   open(message: StoredMessage): string {
     const key = this.byId.get(message.keyId);
     if (!key) throw new KeyNotLoadedError(`data key ${message.keyId} is not loaded`);

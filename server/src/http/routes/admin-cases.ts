@@ -33,6 +33,33 @@ export async function caseOp<T>(op: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Tells every member of the appointments' transcripts, on every node, of a status an admin set (cancelled, or ended by
+ * a discharge), as the therapist's own `admit`/`end` does: an `appointment` frame.
+ */
+async function announceAppointments(
+  deps: ApiDeps,
+  appointmentIds: readonly string[],
+  status: 'cancelled' | 'ended',
+): Promise<void> {
+  if (appointmentIds.length === 0) return;
+  const rows = await deps.store.kysely
+    .selectFrom('appointments')
+    .select(['id', 'conversation_id'])
+    .where('id', 'in', appointmentIds)
+    .execute();
+  const ts = deps.now();
+  for (const r of rows) {
+    deps.chat.bus.publish(r.conversation_id, {
+      kind: 'appointment',
+      conv: r.conversation_id,
+      appointmentId: r.id,
+      status,
+      ts,
+    });
+  }
+}
+
 /** Milliseconds since the epoch as an ISO 8601 UTC timestamp; `null` stays `null`. */
 export function iso(ms: number): string;
 export function iso(ms: number | null): string | null;
@@ -362,6 +389,8 @@ export const adminCaseRoutes: RouteModule = (app, deps) => {
       const { caseId } = req.params;
       const d = await caseOp(() => dischargeCase(db, caseId, deps.now()));
       deps.chat.accessChanged(caseId);
+      await announceAppointments(deps, d.cancelled, 'cancelled');
+      await announceAppointments(deps, d.ended, 'ended');
       auditRequest(deps, req, principal, 'admin.change', 'granted', 'case-discharged', { type: 'case', id: caseId });
       for (const [ids, status] of [
         [d.cancelled, 'cancelled'],
@@ -461,6 +490,7 @@ export const adminCaseRoutes: RouteModule = (app, deps) => {
       const { appointmentId } = req.params;
       const { caseId } = await caseOp(() => cancelAppointment(db, appointmentId));
       deps.chat.accessChanged(caseId);
+      await announceAppointments(deps, [appointmentId], 'cancelled');
       auditRequest(deps, req, principal, 'admin.change', 'granted', 'appointment-cancelled', {
         type: 'appointment',
         id: appointmentId,

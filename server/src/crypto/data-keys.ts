@@ -74,4 +74,18 @@ export class DataKeyRing implements MessageSealer {
     if (!key) throw new KeyNotLoadedError(`data key ${message.keyId} is not loaded`);
     return open(key, message.ciphertext, aad('message.text', message.conv, message.seq)).toString('utf8');
   }
+
+  /** Seals other text of a case (notes) with its current key, bound to `associatedData`. Load it with `ensure`. */
+  sealField(caseId: string, plaintext: string, associatedData: Buffer): { keyId: string; ciphertext: Buffer } {
+    const keyId = this.currentByCase.get(caseId);
+    if (!keyId) throw new KeyNotLoadedError(`data key of case ${caseId} is not loaded`);
+    return { keyId, ciphertext: seal(this.byId.get(keyId)!, Buffer.from(plaintext, 'utf8'), associatedData) };
+  }
+
+  /** Opens text sealed by `sealField`. @throws DecryptError when it was moved, altered, or sealed with other AAD. */
+  openField(keyId: string, ciphertext: Uint8Array, associatedData: Buffer): string {
+    const key = this.byId.get(keyId);
+    if (!key) throw new KeyNotLoadedError(`data key ${keyId} is not loaded`);
+    return open(key, ciphertext, associatedData).toString('utf8');
+  }
 }

@@ -1,4 +1,6 @@
 /** The route modules of the `/v1` API, in the order they are registered. One line per module. */
 import type { RouteModule } from '../api.js';
+import { patientRightsRoutes } from './patient-rights.js';
+import { supervisionRoutes } from './supervision.js';
 
-export const API_ROUTES: readonly RouteModule[] = [];
+export const API_ROUTES: readonly RouteModule[] = [patientRightsRoutes, supervisionRoutes];

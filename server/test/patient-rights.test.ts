@@ -199,6 +199,65 @@ describe.each(backends)('patient data rights and supervision on $name', ({ name,
     for (const s of secretsOf(w.a)) expect(other.text).not.toContain(s);
   });
 
+  it.skipIf(!available)('exports every case of a re-referred patient; a shredded case by its dates only', async () => {
+    const w = await world();
+    const { store, keys } = ts.server;
+    const db = store.kysely;
+    const now = Date.now();
+    // An earlier case of patient A, long discharged and shredded at the end of retention, and a re-referral from it.
+    const old = await openCase(store, keys, { patientId: w.a.patient.id, therapistId: w.otherTherapist.id });
+    await say(w.a.patient, old.threadId, ['zebra-A-old-case']);
+    await db
+      .updateTable('cases')
+      .set({ opened_at: now - 2000, status: 'discharged', discharged_at: now - 1000 })
+      .where('id', '=', old.caseId)
+      .execute();
+    await db.deleteFrom('data_keys').where('case_id', '=', old.caseId).execute();
+    await db
+      .updateTable('cases')
+      .set({ shredded_at: now - 500 })
+      .where('id', '=', old.caseId)
+      .execute();
+    await db.updateTable('cases').set({ previous_case_id: old.caseId }).where('id', '=', w.a.caseId).execute();
+    // A long thread: more messages than one page.
+    const texts = Array.from({ length: 1205 }, (_, i) => `long-thread message ${i + 1}`);
+    await keys.ensure(w.a.caseId);
+    for (let i = 0; i < texts.length; i += 400) {
+      await store.append(
+        texts.slice(i, i + 400).map((text, k) => ({
+          conv: w.a.threadId,
+          senderId: w.a.patient.id,
+          senderRole: 'patient' as const,
+          clientMsgId: `bulk-${i + k}`,
+          text,
+          ts: now + i + k,
+        })),
+        keys,
+      );
+    }
+
+    const res = await api(w.a.patient, 'GET', '/me/export');
+    expect(res.status).toBe(200);
+    const doc = res.json();
+    expect(doc.cases.map((c: { ref: string }) => c.ref)).toEqual([old.caseId, w.a.caseId]);
+    expect(doc.cases[0]).toMatchObject({
+      status: 'discharged',
+      recordsDestroyedAt: expect.any(String),
+      thread: null,
+      notes: [],
+    });
+    expect(res.text).not.toContain('zebra-A-old-case');
+    expect(doc.cases[1].previousCaseRef).toBe(old.caseId);
+    const thread = doc.cases[1].thread.messages as { seq: number; text: string }[];
+    expect(thread.map((m) => m.seq)).toEqual(Array.from({ length: 1206 }, (_, i) => i + 1));
+    expect(thread.slice(1).map((m) => m.text)).toEqual(texts);
+
+    const html = (await api(w.a.patient, 'GET', '/me/export?format=html')).text;
+    expect(html).toContain('long-thread message 1205');
+    expect(html).toContain('were destroyed at the end of the retention period');
+    expect(html.trimEnd().endsWith('</html>')).toBe(true);
+  });
+
   it.skipIf(!available)('exports one readable, self-contained HTML document with every value escaped', async () => {
     const w = await world();
     const res = await api(w.a.patient, 'GET', '/me/export?format=html');

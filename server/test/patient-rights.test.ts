@@ -377,6 +377,9 @@ describe.each(backends)('patient data rights and supervision on $name', ({ name,
       expect.objectContaining({ status: 'honoured', outcome: 'identity-erased', resolvedAt: expect.any(String) }),
     ]);
     expect(await readIdentity(identityDeps, w.a.patient.id)).toBe('erased');
+    await ts.server.audit.flush();
+    const onAccount = await ts.server.audit.sink.readByResources([{ type: 'user', id: w.a.patient.id }], 1, 1000);
+    expect(onAccount.map((e) => e.reason)).toEqual(['erasure.identity', 'erasure.identity.honoured']);
 
     const exported = await api(w.a.patient, 'GET', '/me/export');
     expect(exported.json().you).toMatchObject({ identity: null, identityErasedAt: expect.any(String) });
@@ -623,6 +626,8 @@ describe.each(backends)('patient data rights and supervision on $name', ({ name,
     await ts.server.audit.flush();
     const events = await ts.server.audit.sink.readByResources([{ type: 'case', id: w.a.caseId }], 1, 1000);
     const mine = events.filter((e) => typeof e.actor !== 'string' && e.actor.userId === w.a.patient.id);
+    const onAccount = await ts.server.audit.sink.readByResources([{ type: 'user', id: w.a.patient.id }], 1, 1000);
+    expect(onAccount.map((e) => [e.action, e.reason])).toEqual([['export', 'identity.html']]);
     expect(mine.map((e) => [e.action, e.reason])).toEqual(
       expect.arrayContaining([
         ['export', 'patient-own-case.html'],

@@ -145,6 +145,16 @@ async function caseAccess(deps: ApiDeps, caseId: string): Promise<CaseAccess> {
   return access;
 }
 
+/** Carries out the caller's identity erasures that waited for their cases to end, and audits each. */
+async function honourDeferred(deps: ApiDeps, req: FastifyRequest, principal: Principal): Promise<void> {
+  for (const r of await honourDeferredErasures(deps.store.kysely, principal.userId, deps.now())) {
+    auditRequest(deps, req, principal, 'record.request', 'granted', `${r.kind}.${r.scope}.honoured`, {
+      type: 'user',
+      id: principal.userId,
+    });
+  }
+}
+
 /** Waits until the events recorded so far are written; refuses when the audit log cannot take them. */
 async function auditWritten(deps: ApiDeps): Promise<void> {
   await deps.audit.flush();
@@ -175,6 +185,8 @@ async function sendExport(
     );
     cases.push({ row, readable: decision.allow });
   }
+  // The identity fields go out with every export, cases or none.
+  auditRequest(deps, req, principal, 'export', 'granted', `identity.${format}`, { type: 'user', id: principal.userId });
   // An export is acted on only once it is on record.
   await auditWritten(deps);
   const exportDeps = { store: deps.store, keys: deps.keys, keyProvider: deps.keyProvider };
@@ -329,7 +341,7 @@ export const patientRightsRoutes: RouteModule = (app, deps) => {
         auditRequest(deps, req, principal, 'record.request', 'granted', reason, { type: 'user', id: principal.userId });
       }
       await auditWritten(deps);
-      await honourDeferredErasures(db, principal.userId, deps.now());
+      await honourDeferred(deps, req, principal);
       const filed = await fileDataRequest(db, principal.userId, { kind, scope, caseId: caseId ?? null }, deps.now());
       if (filed.restrictedCaseId !== null) deps.chat.accessChanged(filed.restrictedCaseId);
       return reply.code(201).send(requestView(filed.row));
@@ -355,13 +367,7 @@ export const patientRightsRoutes: RouteModule = (app, deps) => {
     },
     async (req) => {
       const principal = await authenticate(deps, req, ['patient']);
-      const honoured = await honourDeferredErasures(deps.store.kysely, principal.userId, deps.now());
-      for (const r of honoured) {
-        auditRequest(deps, req, principal, 'record.request', 'granted', `${r.kind}.${r.scope}.honoured`, {
-          type: 'user',
-          id: principal.userId,
-        });
-      }
+      await honourDeferred(deps, req, principal);
       return { requests: (await dataRequestsOf(deps.store.kysely, principal.userId)).map(requestView) };
     },
   );

@@ -5,12 +5,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AckFrame, JoinedFrame } from '@therapy-chat/protocol';
 import { readIdentity, writeIdentity } from '../src/accounts/identity.js';
+import type { AuditEvent, AuditEventInput } from '../src/audit/audit-sink.js';
+import { MemoryAuditSink } from '../src/audit/memory-audit-sink.js';
 import { FileKeyProvider } from '../src/crypto/file-key-provider.js';
 import { newId } from '../src/ids.js';
 import { createUser, openCase, scheduleAppointment } from '../src/domain/care-setup.js';
 import { mintToken, startServer, type TestServer } from './helpers/harness.js';
 import { freshPostgresDatabase, postgres } from './helpers/services.js';
 import { TestClient } from './helpers/test-client.js';
+import { StoreUnavailableError } from '../src/store/store.js';
 
 interface Party {
   readonly id: string;
@@ -667,6 +670,46 @@ describe('the OpenAPI document', () => {
         expect(Object.keys(op!.responses)).toEqual(expect.arrayContaining(['401']));
       }
       expect(Object.keys(doc.paths).filter((p) => p.startsWith('/v1/supervision') && doc.paths[p]!.post)).toEqual([]);
+    } finally {
+      await ts.stop();
+    }
+  });
+});
+
+describe('when the audit log is unavailable', () => {
+  /** A log that can be switched off, as a database going away would. */
+  class SwitchableSink extends MemoryAuditSink {
+    down = false;
+    override append(events: readonly AuditEventInput[]): Promise<AuditEvent[]> {
+      if (this.down) return Promise.reject(new StoreUnavailableError('audit database away'));
+      return super.append(events);
+    }
+  }
+
+  it('refuses an export and a request it cannot audit, and discloses nothing', async () => {
+    const sink = new SwitchableSink();
+    const ts = await startServer({}, { auditSink: sink });
+    try {
+      const s = await ts.seed();
+      sink.down = true;
+      const started = Date.now();
+      const get = await fetch(`${ts.httpUrl}/v1/me/export`, { headers: { authorization: `Bearer ${s.patientToken}` } });
+      expect(get.status).toBe(503);
+      expect(await get.json()).toMatchObject({ error: 'UNAVAILABLE' });
+      expect(Date.now() - started).toBeLessThan(3000);
+      const post = await fetch(`${ts.httpUrl}/v1/me/requests`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${s.patientToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ kind: 'restriction', scope: 'clinical', caseId: s.caseId }),
+      });
+      expect(post.status).toBe(503);
+      const row = await ts.server.store.kysely
+        .selectFrom('cases')
+        .select('restricted_at')
+        .where('id', '=', s.caseId)
+        .executeTakeFirstOrThrow();
+      expect(row.restricted_at).toBeNull();
+      sink.down = false;
     } finally {
       await ts.stop();
     }

@@ -27,6 +27,8 @@ import { ApiError, ERROR_BODY_SCHEMA } from '../api-errors.js';
 import { auditRequest, authenticate, authorize, BEARER, type ApiDeps, type RouteModule } from '../api.js';
 
 const TAG = 'patient data rights';
+/** Longest wait for the audit events an action must not run ahead of (an export, a request). */
+const AUDIT_WAIT_MS = 5000;
 const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, ERROR_BODY_SCHEMA]));
 const NULLABLE_STRING = { type: ['string', 'null'] } as const;
 const CASE_REF = { type: 'string', minLength: 1, maxLength: 64 } as const;
@@ -157,8 +159,16 @@ async function honourDeferred(deps: ApiDeps, req: FastifyRequest, principal: Pri
 
 /** Waits until the events recorded so far are written; refuses when the audit log cannot take them. */
 async function auditWritten(deps: ApiDeps): Promise<void> {
-  await deps.audit.flush();
-  if (!deps.audit.healthy) throw new ApiError('UNAVAILABLE', 'the audit log is unavailable now; retry');
+  const unavailable = () => new ApiError('UNAVAILABLE', 'the audit log is unavailable now; retry');
+  if (!deps.audit.healthy) throw unavailable();
+  // A failing log retries forever and `flush` waits with it: give up as soon as the writer says it is failing.
+  let written = false;
+  const flushed = deps.audit.flush().then(() => (written = true));
+  const until = Date.now() + AUDIT_WAIT_MS;
+  while (!written && deps.audit.healthy && Date.now() < until) {
+    await Promise.race([flushed, new Promise((r) => setTimeout(r, 10))]);
+  }
+  if (!written || !deps.audit.healthy) throw unavailable();
 }
 
 async function sendExport(

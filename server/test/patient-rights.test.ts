@@ -709,6 +709,10 @@ describe('when the audit log is unavailable', () => {
         .where('id', '=', s.caseId)
         .executeTakeFirstOrThrow();
       expect(row.restricted_at).toBeNull();
+      const read = await fetch(`${ts.httpUrl}/v1/cases/${s.caseId}/corrections`, {
+        headers: { authorization: `Bearer ${s.therapistToken}` },
+      });
+      expect(read.status).toBe(503);
       sink.down = false;
     } finally {
       await ts.stop();

@@ -157,6 +157,11 @@ async function honourDeferred(deps: ApiDeps, req: FastifyRequest, principal: Pri
   }
 }
 
+/** Refuses with UNAVAILABLE while the audit log cannot take events: what cannot be audited is not disclosed. */
+export function requireAuditLog(deps: ApiDeps): void {
+  if (!deps.audit.healthy) throw new ApiError('UNAVAILABLE', 'the audit log is unavailable now; retry');
+}
+
 /** Waits until the events recorded so far are written; refuses when the audit log cannot take them. */
 async function auditWritten(deps: ApiDeps): Promise<void> {
   const unavailable = () => new ApiError('UNAVAILABLE', 'the audit log is unavailable now; retry');
@@ -278,6 +283,7 @@ export const patientRightsRoutes: RouteModule = (app, deps) => {
     },
     async (req, reply) => {
       const principal = await authenticate(deps, req, ['patient']);
+      requireAuditLog(deps);
       const access = await caseAccess(deps, req.body.caseId);
       decideAudited(deps, req, principal, 'record.correct', access, 'record.correction');
       const note = await appendCorrection(deps, principal, req.body, deps.now());
@@ -307,6 +313,7 @@ export const patientRightsRoutes: RouteModule = (app, deps) => {
     },
     async (req) => {
       const principal = await authenticate(deps, req);
+      requireAuditLog(deps);
       const access = await caseAccess(deps, req.params.caseId);
       authorize(deps, req, principal, 'note.read', access, { action: 'note.read' });
       return { corrections: await listCorrections(deps, access.caseId) };

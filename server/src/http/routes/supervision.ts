@@ -10,6 +10,7 @@ import { appointmentsOf, caseById, casesOfSupervisor } from '../../rights/record
 import { appointmentView, caseHeader, supervisedTranscripts } from '../../supervision/supervision-view.js';
 import { ApiError, ERROR_BODY_SCHEMA } from '../api-errors.js';
 import { auditRequest, authenticate, authorize, BEARER, type RouteModule } from '../api.js';
+import { requireAuditLog } from './patient-rights.js';
 
 const TAG = 'supervision';
 const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, ERROR_BODY_SCHEMA]));
@@ -67,6 +68,7 @@ export const supervisionRoutes: RouteModule = (app, deps) => {
     },
     async (req) => {
       const principal = await authenticate(deps, req, ['supervisor']);
+      requireAuditLog(deps);
       const db = deps.store.kysely;
       const cases = [];
       for (const row of await casesOfSupervisor(db, principal.userId)) {
@@ -119,6 +121,7 @@ export const supervisionRoutes: RouteModule = (app, deps) => {
     },
     async (req, reply) => {
       const principal = await authenticate(deps, req, ['supervisor']);
+      requireAuditLog(deps);
       const db = deps.store.kysely;
       const [row, access] = await Promise.all([caseById(db, req.params.caseId), loadCaseAccess(db, req.params.caseId)]);
       if (!row || !access) throw new ApiError('NOT_FOUND', `no case ${req.params.caseId}`);

@@ -214,7 +214,9 @@ export function escapeHtml(value: unknown): string {
 const h = escapeHtml;
 const SPEAKER_LABELS: Record<string, string> = { you: 'You', therapist: 'Your therapist' };
 const label = (who: string) => SPEAKER_LABELS[who] ?? who.charAt(0).toUpperCase() + who.slice(1);
-const when = (ms: number | null) => (ms === null ? '—' : `<time datetime="${h(iso(ms))}">${h(iso(ms))}</time>`);
+/** A time for people (`2026-11-23 21:57 UTC`), with the exact ISO time in the element for machines. */
+const when = (ms: number | null) =>
+  ms === null ? '—' : `<time datetime="${iso(ms)}">${iso(ms).slice(0, 16).replace('T', ' ')} UTC</time>`;
 
 // Inline styles only: the document must read the same offline, with nothing fetched and nothing run.
 const STYLE = `body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#1b1b1b}
@@ -243,18 +245,28 @@ async function* htmlMessages(deps: ExportDeps, plan: ExportPlan, conversationId:
   if (!any) yield '<p class="empty">No messages.</p>';
 }
 
-function htmlNote(deps: ExportDeps, plan: ExportPlan, n: NoteRow): string {
+/** What the patient calls each conversation of a case, for saying what a correction disputes. */
+function conversationNames(c: ExportCase): Map<string, string> {
+  const names = new Map<string, string>();
+  if (c.threadId !== undefined) names.set(c.threadId, 'the messages between sessions');
+  for (const a of c.appointments) names.set(a.conversationId, `the appointment of ${when(a.scheduledAt)}`);
+  return names;
+}
+
+function htmlNote(deps: ExportDeps, plan: ExportPlan, names: ReadonlyMap<string, string>, n: NoteRow): string {
   const d = n.kind === 'correction' ? disputed(n) : null;
+  const where = (conv: string) => names.get(conv) ?? `conversation ${h(conv)}`;
   const about =
     d === null
       ? ''
       : 'noteId' in d
-        ? ` disputing note ${h(d.noteId)}`
-        : ` disputing ${d.seq === null ? 'conversation' : `message #${d.seq} of conversation`} ${h(d.conversationId)}`;
+        ? `, disputing note ${h(d.noteId)}`
+        : `, disputing ${d.seq === null ? '' : `message #${d.seq} of `}${where(d.conversationId)}`;
   const title = n.kind === 'correction' ? 'Correction' : n.kind === 'therapist' ? 'Therapist note' : n.kind;
+  const by = speaker(plan, n.author_id, n.author_role);
   return (
-    `<div class="note"><div><span class="who">${h(title)}</span> by ${h(label(speaker(plan, n.author_id, n.author_role)))}` +
-    `${about}, ${when(n.created_at)}</div><div class="text">${h(openNote(deps.keys, n))}</div></div>`
+    `<div class="note" id="${h(n.id)}"><div><span class="who">${h(title)}</span> by ${by === 'you' ? 'you' : `your ${h(by)}`}` +
+    `${about} — written ${when(n.created_at)}</div><div class="text">${h(openNote(deps.keys, n))}</div></div>`
   );
 }
 
@@ -277,12 +289,13 @@ async function* htmlCase(deps: ExportDeps, plan: ExportPlan, c: ExportCase): Asy
   if (c.threadId !== undefined) yield* htmlMessages(deps, plan, c.threadId);
   else yield '<p class="empty">No messages.</p>';
   for (const a of c.appointments) {
-    yield `<h3>Appointment ${when(a.scheduledAt)} (${h(a.status)})</h3>`;
+    yield `<h3>Appointment of ${when(a.scheduledAt)} (${h(a.status)})</h3>`;
     yield* htmlMessages(deps, plan, a.conversationId);
   }
   const notes = await notesOf(deps.store.kysely, r.id);
+  const names = conversationNames(c);
   yield '<h3>Notes</h3>';
-  yield notes.length ? notes.map((n) => htmlNote(deps, plan, n)).join('\n') : '<p class="empty">No notes.</p>';
+  yield notes.length ? notes.map((n) => htmlNote(deps, plan, names, n)).join('\n') : '<p class="empty">No notes.</p>';
   yield '</section>';
 }
 

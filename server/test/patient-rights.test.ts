@@ -9,6 +9,7 @@ import type { AuditEvent, AuditEventInput } from '../src/audit/audit-sink.js';
 import { MemoryAuditSink } from '../src/audit/memory-audit-sink.js';
 import { FileKeyProvider } from '../src/crypto/file-key-provider.js';
 import { newId } from '../src/ids.js';
+import { sealNote } from '../src/notes/note-crypto.js';
 import { createUser, openCase, scheduleAppointment } from '../src/domain/care-setup.js';
 import { mintToken, startServer, type TestServer } from './helpers/harness.js';
 import { freshPostgresDatabase, postgres } from './helpers/services.js';
@@ -326,6 +327,44 @@ describe.each(backends)('patient data rights and supervision on $name', ({ name,
         (await api(w.a.patient, 'POST', '/me/corrections', { caseId: w.a.caseId, noteId: first, text: 'x' })).status,
       ).toBe(201);
       expect((await api(w.a.patient, 'POST', '/me/corrections', { caseId: w.a.caseId, text: 'y' })).status).toBe(201);
+
+      // A therapist note (written at the appointment's end, sealed the same way), and a correction disputing it.
+      const { store, keys } = ts.server;
+      const noteId = newId('nt');
+      const sealed = sealNote(keys, w.a.caseId, noteId, 'Sleep poor; agreed a diary.');
+      await store.kysely
+        .insertInto('notes')
+        .values({
+          id: noteId,
+          case_id: w.a.caseId,
+          kind: 'therapist',
+          appointment_id: w.a.appointmentId,
+          conversation_id: null,
+          seq: null,
+          target_note_id: null,
+          author_id: w.therapist.id,
+          author_role: 'therapist',
+          key_id: sealed.keyId,
+          text_ct: sealed.ciphertext,
+          created_at: Date.now(),
+        })
+        .execute();
+      const disputeNote = { caseId: w.a.caseId, noteId, text: 'Not a diary: a log.' };
+      expect((await api(w.a.patient, 'POST', '/me/corrections', disputeNote)).status).toBe(201);
+      const withNote = await api(w.a.patient, 'GET', '/me/export');
+      expect(withNote.json().cases[0].notes).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            noteId,
+            kind: 'therapist',
+            appointmentId: w.a.appointmentId,
+            author: 'therapist',
+            text: 'Sleep poor; agreed a diary.',
+          }),
+          expect.objectContaining({ kind: 'correction', disputes: { noteId }, text: 'Not a diary: a log.' }),
+        ]),
+      );
+      expect(withNote.text).not.toContain(w.therapist.id);
     },
   );
 

@@ -198,6 +198,17 @@ describe.each(backends)('patient data rights and supervision on $name', ({ name,
     expect(res.text).not.toContain(w.therapist.id);
     expect(res.text).not.toContain(w.supervisor.id);
 
+    for (const bad of ['?format=pdf', '?format=json&extra=1']) {
+      const refused = await api(w.a.patient, 'GET', `/me/export${bad}`);
+      expect({ bad, status: refused.status, error: refused.json().error }).toEqual({
+        bad,
+        status: 400,
+        error: 'VALIDATION_FAILED',
+      });
+    }
+    expect((await api(w.therapist, 'GET', '/me/export')).json().error).toBe('FORBIDDEN');
+    expect((await api(null, 'GET', '/me/export')).status).toBe(401);
+
     const other = await api(w.b.patient, 'GET', '/me/export');
     expect(other.json().format).toBe('therapy-chat-export/1');
     for (const s of secretsOf(w.a)) expect(other.text).not.toContain(s);

@@ -107,6 +107,39 @@ export function describeAuditSinkContract(name: string, factory: () => Promise<A
       expect(await sink.verify()).toEqual({ ok: true, count: 3, headSeq: 3, headHash: events[2]!.hash });
     });
 
+    it('finds the events about given resources, oldest first, a page at a time', async () => {
+      const on = (i: number, type: 'case' | 'conversation' | 'note' | 'grant', id: string) =>
+        auditEvent(i, { resource: { type, id } });
+      await sink.append([
+        on(1, 'case', 'C-AAAA-1111'),
+        on(2, 'conversation', 'cv_mine'),
+        on(3, 'case', 'C-BBBB-2222'),
+        on(4, 'conversation', 'cv_theirs'),
+        auditEvent(5, { resource: null, actor: 'system', action: 'keys.rotate' }),
+        on(6, 'note', 'nt_mine'),
+        // The same id under another type is another resource.
+        on(7, 'note', 'cv_mine'),
+        on(8, 'grant', 'bg_mine'),
+        on(9, 'conversation', 'cv_mine'),
+      ]);
+      const mine = [
+        { type: 'case', id: 'C-AAAA-1111' },
+        { type: 'conversation', id: 'cv_mine' },
+        { type: 'note', id: 'nt_mine' },
+        { type: 'grant', id: 'bg_mine' },
+        { type: 'conversation', id: 'cv_mine' },
+      ] as const;
+      const seqs = async (from: number, limit: number) =>
+        (await sink.readByResources(mine, from, limit)).map((e) => e.seq);
+      expect(await seqs(1, 100)).toEqual([1, 2, 6, 8, 9]);
+      expect(await seqs(1, 2)).toEqual([1, 2]);
+      expect(await seqs(3, 2)).toEqual([6, 8]);
+      expect(await seqs(10, 2)).toEqual([]);
+      expect(await sink.readByResources([], 1, 100)).toEqual([]);
+      const [first] = await sink.readByResources([{ type: 'grant', id: 'bg_mine' }], 1, 10);
+      expect(first).toEqual((await sink.read(8, 1))[0]);
+    });
+
     it('stores every kind of actor and optional field exactly as hashed', async () => {
       const stored = await sink.append([
         auditEvent(1, {

@@ -172,6 +172,11 @@ export interface AuditSink {
   append(events: readonly AuditEventInput[]): Promise<AuditEvent[]>;
   /** Events with `seq >= fromSeq`, oldest first, at most `limit`. */
   read(fromSeq: number, limit: number): Promise<AuditEvent[]>;
+  /**
+   * Events about any of `resources` with `seq >= fromSeq`, oldest first, at most `limit`: "who touched these records",
+   * answered from the index on (resource_type, resource_id). Read-only; an empty list finds nothing.
+   */
+  readByResources(resources: readonly AuditResource[], fromSeq: number, limit: number): Promise<AuditEvent[]>;
   /** The newest event's seq and hash, as the sink records it. */
   head(): Promise<AuditHead>;
   /** Walks the whole chain from event 1 (page by page; memory stays small) and says whether it is intact. */

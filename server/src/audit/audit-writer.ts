@@ -63,6 +63,11 @@ export class AuditWriter {
     this.retryDelay = options.retryDelayMs ?? 100;
   }
 
+  /** The sink events are written to: for read-only questions of the log (a patient's access report). */
+  get sink(): AuditSink {
+    return this.options.sink;
+  }
+
   /** Events recorded and not yet written. */
   get pending(): number {
     return this.accepted - this.settled;

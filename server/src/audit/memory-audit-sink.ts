@@ -9,6 +9,7 @@ import type {
   AuditEvent,
   AuditEventInput,
   AuditHead,
+  AuditResource,
   AuditSink,
   AuditVerifyOptions,
   AuditVerifyResult,
@@ -55,6 +56,15 @@ export class MemoryAuditSink implements AuditSink {
   async read(fromSeq: number, limit: number): Promise<AuditEvent[]> {
     this.check();
     return (await this.readRecords(fromSeq, limit)).map(fromAuditRecord);
+  }
+
+  async readByResources(resources: readonly AuditResource[], fromSeq: number, limit: number): Promise<AuditEvent[]> {
+    this.check();
+    const wanted = new Set(resources.map((r) => `${r.type}\u0000${r.id}`));
+    return (await this.readRecords(fromSeq, Number.MAX_SAFE_INTEGER))
+      .filter((r) => r.resourceType !== null && wanted.has(`${r.resourceType}\u0000${r.resourceId}`))
+      .slice(0, limit)
+      .map(fromAuditRecord);
   }
 
   async head(): Promise<AuditHead> {

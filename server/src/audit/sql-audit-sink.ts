@@ -26,6 +26,7 @@ import type {
   AuditEvent,
   AuditEventInput,
   AuditHead,
+  AuditResource,
   AuditSink,
   AuditVerifyOptions,
   AuditVerifyResult,
@@ -83,7 +84,20 @@ const NOT_MIGRATED =
 interface AuditBackend extends AuditChainSource {
   /** In one transaction holding the chain's write lock: chain `contents` to the head, insert them, move the head. */
   appendLocked(contents: readonly AuditContent[]): Promise<AuditRecord[]>;
+  /** Events whose resource id is in `byType[type]` for one of the types, `seq >= fromSeq`, oldest first. */
+  readByResources(byType: ReadonlyMap<string, string[]>, fromSeq: number, limit: number): Promise<AuditRecord[]>;
   close(): Promise<void>;
+}
+
+/** The resources grouped by type: one indexed branch of the query per type. */
+function groupByType(resources: readonly AuditResource[]): Map<string, string[]> {
+  const byType = new Map<string, string[]>();
+  for (const r of resources) {
+    const ids = byType.get(r.type) ?? [];
+    if (!ids.includes(r.id)) ids.push(r.id);
+    byType.set(r.type, ids);
+  }
+  return byType;
 }
 
 /** Where the audit head row is missing (it never should be), verification treats the log as empty-headed. */
@@ -137,6 +151,11 @@ export class SqlAuditSink implements AuditSink {
 
   async read(fromSeq: number, limit: number): Promise<AuditEvent[]> {
     return (await this.backend.readRecords(fromSeq, limit)).map(fromAuditRecord);
+  }
+
+  async readByResources(resources: readonly AuditResource[], fromSeq: number, limit: number): Promise<AuditEvent[]> {
+    if (resources.length === 0 || limit <= 0) return [];
+    return (await this.backend.readByResources(groupByType(resources), fromSeq, limit)).map(fromAuditRecord);
   }
 
   head(): Promise<AuditHead> {
@@ -227,6 +246,21 @@ class SqliteAuditBackend implements AuditBackend {
 
   readRecords(fromSeq: number, limit: number): Promise<AuditRecord[]> {
     return sqliteGuard(() => this.q.read.all(fromSeq, limit).map(toRecord));
+  }
+
+  readByResources(byType: ReadonlyMap<string, string[]>, fromSeq: number, limit: number): Promise<AuditRecord[]> {
+    // One branch per type, each on the (resource_type, resource_id, seq) index; the ids travel as one JSON array.
+    const branches = [...byType.keys()].map(
+      () =>
+        `SELECT ${COLUMNS} FROM audit_events WHERE resource_type = ? AND resource_id IN (SELECT value FROM json_each(?)) AND seq >= ?`,
+    );
+    const params = [...byType].flatMap(([type, ids]) => [type, JSON.stringify(ids), fromSeq]);
+    return sqliteGuard(() =>
+      this.db
+        .prepare<unknown[], AuditRow>(`SELECT * FROM (${branches.join(' UNION ALL ')}) ORDER BY seq LIMIT ?`)
+        .all(...params, limit)
+        .map(toRecord),
+    );
   }
 
   recordedHead(): Promise<AuditHead> {
@@ -326,6 +360,23 @@ class PostgresAuditBackend implements AuditBackend {
       const { rows } = await this.pool.query<AuditRow>(
         `SELECT ${COLUMNS} FROM audit_events WHERE seq >= $1 ORDER BY seq LIMIT $2`,
         [fromSeq, limit],
+      );
+      return rows.map(toRecord);
+    });
+  }
+
+  readByResources(byType: ReadonlyMap<string, string[]>, fromSeq: number, limit: number): Promise<AuditRecord[]> {
+    const params: unknown[] = [fromSeq];
+    const branches = [...byType].map(([type, ids]) => {
+      params.push(type, ids);
+      return `SELECT ${COLUMNS} FROM audit_events
+              WHERE resource_type = $${params.length - 1} AND resource_id = ANY($${params.length}::text[]) AND seq >= $1`;
+    });
+    params.push(limit);
+    return this.guard(async () => {
+      const { rows } = await this.pool.query<AuditRow>(
+        `SELECT * FROM (${branches.join(' UNION ALL ')}) AS e ORDER BY seq LIMIT $${params.length}`,
+        params,
       );
       return rows.map(toRecord);
     });

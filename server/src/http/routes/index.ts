@@ -3,5 +3,13 @@ import type { RouteModule } from '../api.js';
 import { adminCaseRoutes } from './admin-cases.js';
 import { appointmentRoutes } from './appointments.js';
 import { breakGlassRoutes } from './break-glass.js';
+import { patientRightsRoutes } from './patient-rights.js';
+import { supervisionRoutes } from './supervision.js';
 
-export const API_ROUTES: readonly RouteModule[] = [adminCaseRoutes, breakGlassRoutes, appointmentRoutes];
+export const API_ROUTES: readonly RouteModule[] = [
+  adminCaseRoutes,
+  breakGlassRoutes,
+  appointmentRoutes,
+  patientRightsRoutes,
+  supervisionRoutes,
+];

@@ -8,6 +8,16 @@ import type { StoredMessage } from '../store/store.js';
 
 export type BusEvent =
   | { readonly kind: 'message'; readonly message: StoredMessage }
+  /**
+   * On {@link NODE_CHANNEL}: a user's connections end on every node, all of them (`disabled`) or, with `sessionId`,
+   * those of one login session (`logged-out`).
+   */
+  | {
+      readonly kind: 'user-revoked';
+      readonly userId: string;
+      readonly reason: 'disabled' | 'logged-out';
+      readonly sessionId?: string;
+    }
   /** The conversation's last seq is at least `seq`: sent after messages may have been lost on the way. */
   | { readonly kind: 'head'; readonly conv: string; readonly seq: number }
   /** A patient's message matched the risk screen: alert the therapist wherever they are connected. No text. */
@@ -33,6 +43,12 @@ export type BusEvent =
       /** The connection it came from, so it is not echoed back. */
       readonly origin: string;
     };
+
+/**
+ * The channel for events about the whole node rather than one conversation. Every node subscribes to it for its
+ * lifetime; no conversation id can take this name (they are `cv_…`).
+ */
+export const NODE_CHANNEL = '~node';
 
 export type BusHandler = (conv: string, event: BusEvent) => void;
 

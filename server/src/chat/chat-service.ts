@@ -5,7 +5,8 @@
 import type { ChatMessage } from '@therapy-chat/protocol';
 import type { Logger } from 'pino';
 import type { Authenticator } from '../auth/authenticator.js';
-import type { Bus } from '../bus/bus.js';
+import { NODE_CHANNEL, type Bus, type BusEvent } from '../bus/bus.js';
+import { principalState } from '../auth/principal-state.js';
 import type { Config } from '../config.js';
 import type { DataKeyRing } from '../crypto/data-keys.js';
 import { newId } from '../ids.js';
@@ -19,6 +20,8 @@ import type { OutboundFrame } from './outbound.js';
 import type { CrisisResources } from '../risk/crisis-resources.js';
 import type { AuditWriter } from '../audit/audit-writer.js';
 import { NO_RISK, type RiskHit, type RiskResult, type RiskScreen } from '../risk/risk-screen.js';
+
+type UserRevokedEvent = Extract<BusEvent, { kind: 'user-revoked' }>;
 
 export interface ChatServiceDeps {
   readonly config: Config;
@@ -76,6 +79,10 @@ export class ChatService implements EphemeralSink {
         for (const message of messages) this.bus.publish(message.conv, { kind: 'message', message });
       },
     });
+    void this.bus.subscribe(NODE_CHANNEL, (_conv, event) => {
+      if (event.kind === 'user-revoked') this.closeRevoked(event);
+    });
+    this.bus.onResync(() => void this.recheckRevoked());
     this.hub = new Hub({
       bus: deps.bus,
       decrypt: (m) => this.decrypt(m),
@@ -180,10 +187,39 @@ export class ChatService implements EphemeralSink {
    * (close `LOGGED_OUT`; only the connections of that login session when `sessionId` is given).
    */
   userRevoked(userId: string, reason: 'disabled' | 'logged-out', sessionId?: string): void {
-    // Implemented with accounts and login.
-    void userId;
-    void reason;
-    void sessionId;
+    const event: UserRevokedEvent = { kind: 'user-revoked', userId, reason, ...(sessionId && { sessionId }) };
+    // This node at once, even when the bus is down; the others through the bus (here it arrives again: a no-op).
+    this.closeRevoked(event);
+    this.bus.publish(NODE_CHANNEL, event);
+  }
+
+  private closeRevoked(event: UserRevokedEvent): void {
+    for (const conn of [...this.connections.values()]) {
+      const p = conn.principal;
+      if (!p || p.userId !== event.userId) continue;
+      if (event.reason === 'disabled') conn.closeWith('FORBIDDEN', 'the account was disabled');
+      else if (!event.sessionId || p.sessionId === event.sessionId) conn.closeWith('LOGGED_OUT', 'logged out');
+    }
+  }
+
+  /**
+   * After the bus lost events (Redis reconnected), a revocation may have been missed: check every connected account
+   * and login session against the store once.
+   */
+  private async recheckRevoked(): Promise<void> {
+    const now = this.now();
+    for (const conn of [...this.connections.values()]) {
+      const p = conn.principal;
+      if (!p) continue;
+      try {
+        const state = await principalState(this.store.kysely, p, now);
+        if (state === 'disabled') conn.closeWith('FORBIDDEN', 'the account was disabled');
+        else if (state === 'session-ended') conn.closeWith('LOGGED_OUT', 'logged out');
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'revocation recheck failed');
+        return;
+      }
+    }
   }
 
   startHeartbeats(): void {

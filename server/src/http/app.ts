@@ -30,6 +30,8 @@ export function buildHttpApp(deps: HttpAppDeps): FastifyInstance {
       disableRequestLogging: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics',
     }),
     bodyLimit: 64 * 1024,
+    // Unknown fields are refused, as docs/api.md says (Fastify's default silently strips them).
+    ajv: { customOptions: { removeAdditional: false } },
     return503OnClosing: true,
     // On close, drop every remaining connection: WebSocket ones were closed already, and a probe or a half-closed
     // socket must not hold the shutdown open.

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openCase, scheduleAppointment } from '../src/domain/care-setup.js';
 import { api, createAccount, login } from './helpers/accounts.js';
 import { startServer, tempDataDir, type TestServer } from './helpers/harness.js';
-import { freshPostgresDatabase, postgres, redis, REDIS_URL } from './helpers/services.js';
+import { freshPostgresDatabase, postgres, privateRedis, redis, REDIS_URL } from './helpers/services.js';
 import { TestClient } from './helpers/test-client.js';
 
 const ready = (await postgres()).available && (await redis()).available;
@@ -60,5 +60,29 @@ describe.skipIf(!ready)('revocation across nodes (PostgreSQL + Redis)', () => {
     expect(
       (await api(b.httpUrl, 'POST', '/auth/login', { body: { login: 'pat.cluster', password: PASSWORD } })).status,
     ).toBe(403);
+  });
+
+  it('a logout published while Redis was down still closes the socket on node B once the bus is back', async () => {
+    const db = await freshPostgresDatabase();
+    cleanups.push(db.drop);
+    const r = await privateRedis();
+    cleanups.push(() => r.kill());
+    const dataDir = tempDataDir();
+    const env = { DATABASE_URL: db.url, REDIS_URL: r.url };
+    const a = await startServer(env, {}, dataDir);
+    cleanups.push(() => a.stop());
+    const b = await startServer(env, {}, dataDir);
+    cleanups.push(() => b.stop());
+    await createAccount(a, { role: 'patient', login: 'pat.outage', password: PASSWORD });
+    const tokens = await login(a, 'pat.outage', PASSWORD);
+    const onB = await TestClient.connect(b.url);
+    expect(await onB.auth(tokens.accessToken)).toMatchObject({ type: 'welcome' });
+
+    await r.kill();
+    expect((await api(a.httpUrl, 'POST', '/auth/logout', { token: tokens.accessToken })).status).toBe(204);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(onB.isClosed).toBe(false); // the bus event was lost
+    await r.start();
+    expect((await onB.closed).code).toBe(4005);
   });
 });

@@ -7,7 +7,12 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openCase, scheduleAppointment } from '../src/domain/care-setup.js';
 import { api, createAccount, login, type Tokens } from './helpers/accounts.js';
-import { mintToken, startServer, type TestServer } from './helpers/harness.js';
+import { mintToken, startServer, tempDataDir, type TestServer } from './helpers/harness.js';
+import type { Authenticator } from '../src/auth/authenticator.js';
+import { createAuthenticator } from '../src/auth/create-authenticator.js';
+import { loadOrCreateSigningKey } from '../src/auth/signing-key.js';
+import { loadConfig } from '../src/config.js';
+import { SqliteStore } from '../src/store/sqlite-store.js';
 import { TestClient } from './helpers/test-client.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -331,5 +336,40 @@ describe('logout and disable', () => {
     expect((await d.closed).code).toBe(4001);
     const me = await api(ts.httpUrl, 'GET', '/me', { token: await mintToken(ts.dataDir, 'u_nobody', 'admin') });
     expect(me.status).toBe(401);
+  });
+
+  it('a logout while the socket’s token check is in flight still closes it (4005): the revocation wins the race', async () => {
+    const dataDir = tempDataDir();
+    const store = new SqliteStore({ dataDir });
+    await store.migrate();
+    const inner = createAuthenticator(loadConfig({ DATA_DIR: dataDir }), store, await loadOrCreateSigningKey(dataDir));
+    // Holds one WebSocket token check after the account check passed, until the test lets it go.
+    let hold: { checked: () => void; release: Promise<void> } | undefined;
+    const authenticator: Authenticator = {
+      async authenticate(token, now) {
+        const result = await inner.authenticate(token, now);
+        const h = hold;
+        hold = undefined;
+        if (h) {
+          h.checked();
+          await h.release;
+        }
+        return result;
+      },
+    };
+    ts = await startServer({}, { store, authenticator }, dataDir);
+    await seedLogin(ts);
+    const tokens = await login(ts, 'pat.fictional', PASSWORD);
+    let release!: () => void;
+    const checked = new Promise<void>((resolve) => {
+      hold = { checked: resolve, release: new Promise<void>((r) => (release = r)) };
+    });
+    const c = await TestClient.connect(ts.url);
+    c.send({ type: 'auth', id: 1, token: tokens.accessToken });
+    await checked; // the account check passed; the answer is not out yet
+    expect((await api(ts.httpUrl, 'POST', '/auth/logout', { token: tokens.accessToken })).status).toBe(204);
+    release();
+    expect((await c.closed).code).toBe(4005);
+    expect(c.frames.some((f) => f.type === 'welcome')).toBe(false);
   });
 });

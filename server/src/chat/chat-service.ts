@@ -4,7 +4,7 @@
  */
 import type { ChatMessage } from '@therapy-chat/protocol';
 import type { Logger } from 'pino';
-import type { Authenticator } from '../auth/authenticator.js';
+import type { Authenticator, Principal } from '../auth/authenticator.js';
 import { NODE_CHANNEL, type Bus, type BusEvent } from '../bus/bus.js';
 import { principalState } from '../auth/principal-state.js';
 import type { Config } from '../config.js';
@@ -22,6 +22,8 @@ import type { AuditWriter } from '../audit/audit-writer.js';
 import { NO_RISK, type RiskHit, type RiskResult, type RiskScreen } from '../risk/risk-screen.js';
 
 type UserRevokedEvent = Extract<BusEvent, { kind: 'user-revoked' }>;
+/** Longer than any account check takes; a revocation older than this is in the store for every check. */
+const REVOCATION_MEMORY_MS = 10_000;
 
 export interface ChatServiceDeps {
   readonly config: Config;
@@ -54,6 +56,8 @@ export class ChatService implements EphemeralSink {
   readonly now: () => number;
   shuttingDown = false;
   private readonly connections = new Map<string, ClientConnection>();
+  /** Revocations of the last few seconds, for `revokedDuring`. */
+  private readonly recentRevocations: { at: number; event: UserRevokedEvent }[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
 
   constructor(deps: ChatServiceDeps) {
@@ -194,12 +198,29 @@ export class ChatService implements EphemeralSink {
   }
 
   private closeRevoked(event: UserRevokedEvent): void {
+    const at = performance.now();
+    const recent = this.recentRevocations;
+    recent.push({ at, event });
+    while (recent.length > 0 && (at - recent[0]!.at > REVOCATION_MEMORY_MS || recent.length > 10_000)) recent.shift();
     for (const conn of [...this.connections.values()]) {
       const p = conn.principal;
       if (!p || p.userId !== event.userId) continue;
       if (event.reason === 'disabled') conn.closeWith('FORBIDDEN', 'the account was disabled');
       else if (!event.sessionId || p.sessionId === event.sessionId) conn.closeWith('LOGGED_OUT', 'logged out');
     }
+  }
+
+  /**
+   * Whether a revocation for this principal arrived since `startedAt` (`performance.now()`), and the close code it
+   * calls for: a token whose account check was in flight when the user logged out or was disabled must not win.
+   */
+  revokedDuring(p: Principal, startedAt: number): 'FORBIDDEN' | 'LOGGED_OUT' | undefined {
+    for (const { at, event } of this.recentRevocations) {
+      if (at < startedAt || event.userId !== p.userId) continue;
+      if (event.reason === 'disabled') return 'FORBIDDEN';
+      if (!event.sessionId || event.sessionId === p.sessionId) return 'LOGGED_OUT';
+    }
+    return undefined;
   }
 
   /**

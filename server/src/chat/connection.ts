@@ -208,6 +208,7 @@ export class ClientConnection {
 
   private async onAuth(frame: AuthFrame): Promise<void> {
     const { service } = this;
+    const startedAt = performance.now();
     const result = await service.authenticator.authenticate(frame.token, service.now());
     if (this.closing) return;
     const refresh = this.principal !== undefined;
@@ -221,6 +222,8 @@ export class ClientConnection {
       return;
     }
     const p = result.principal;
+    const revoked = service.revokedDuring(p, startedAt);
+    if (revoked) return this.closeWith(revoked, 'the account or login session was revoked');
     if (refresh && (p.userId !== this.principal!.userId || p.role !== this.principal!.role)) {
       this.sendError({
         code: 'ALREADY_AUTHENTICATED',

@@ -82,6 +82,17 @@ export const ERROR_CODES = {
     retryable: false,
     description: 'The token has expired. Get a fresh one and send `auth` again.',
   },
+  ACCOUNT_DISABLED: {
+    category: 'auth',
+    retryable: false,
+    description: 'The account is disabled; the connection closes (4003). An admin can enable it again.',
+  },
+  SESSION_ENDED: {
+    category: 'auth',
+    retryable: false,
+    description:
+      'The login session of the token was logged out, revoked or ran out; the connection closes (4005). Log in again.',
+  },
   FORBIDDEN: {
     category: 'access',
     retryable: false,

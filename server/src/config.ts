@@ -27,6 +27,14 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   readonly tokenIssuer: string;
   readonly tokenAudience: string;
+  /** Lifetime of the login API's access tokens, in seconds. */
+  readonly accessTokenTtlSeconds: number;
+  /** Absolute lifetime of a login session (its refresh tokens), in seconds. */
+  readonly refreshTokenTtlSeconds: number;
+  /** An external identity provider's JWKS, when set: its tokens (issuer TOKEN_ISSUER) are accepted too. */
+  readonly jwksUrl: string | undefined;
+  /** The token claim holding the role. */
+  readonly tokenRoleClaim: string;
   /** PostgreSQL instead of SQLite, when set. */
   readonly databaseUrl: string | undefined;
   readonly databasePoolSize: number;
@@ -136,6 +144,10 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutMs: intVar(env, 'SHUTDOWN_TIMEOUT_MS', 10_000, 0, 600_000),
     tokenIssuer: strVar(env, 'TOKEN_ISSUER', 'therapy-chat'),
     tokenAudience: strVar(env, 'TOKEN_AUDIENCE', 'therapy-chat'),
+    accessTokenTtlSeconds: intVar(env, 'ACCESS_TOKEN_TTL_SECONDS', 900, 30, 86_400),
+    refreshTokenTtlSeconds: intVar(env, 'REFRESH_TOKEN_TTL_SECONDS', 7 * 86_400, 300, 90 * 86_400),
+    jwksUrl: urlVar(env, 'JWKS_URL', ['https:', 'http:']),
+    tokenRoleClaim: strVar(env, 'TOKEN_ROLE_CLAIM', 'role'),
     databaseUrl: urlVar(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
     databasePoolSize: intVar(env, 'DATABASE_POOL_SIZE', 10, 1, 1000),
     redisUrl: urlVar(env, 'REDIS_URL', ['redis:', 'rediss:']),

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Authenticator } from './auth/authenticator.js';
-import { JwtAuthenticator } from './auth/jwt-authenticator.js';
+import { createAuthenticator } from './auth/create-authenticator.js';
 import { loadOrCreateSigningKey } from './auth/signing-key.js';
 import type { Bus } from './bus/bus.js';
 import { MemoryBus } from './bus/memory-bus.js';
@@ -85,12 +85,7 @@ export class TherapyChatServer {
       overrides.keyProvider ?? FileKeyProvider.openOrCreate(config.dataDir, log.child({ module: 'keys' }));
     const keys = new DataKeyRing(store, provider);
     const authenticator =
-      overrides.authenticator ??
-      new JwtAuthenticator({
-        key: await loadOrCreateSigningKey(config.dataDir),
-        issuer: config.tokenIssuer,
-        audience: config.tokenAudience,
-      });
+      overrides.authenticator ?? createAuthenticator(config, store, await loadOrCreateSigningKey(config.dataDir));
     const metricsRef = metrics;
     const bus =
       overrides.bus ?? createBus(config, log.child({ module: 'bus' }), () => metricsRef.busPublishFailures.inc());

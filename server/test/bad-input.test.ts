@@ -524,12 +524,12 @@ describe('bad input against a server with default limits', () => {
       const bad = await world.connect(s.patientToken);
       const other = await errorForRequest(bad, { type: 'auth', token: s.therapistToken });
       expect(other.code).toBe('ALREADY_AUTHENTICATED');
-      // Same user id, different role: refused too.
+      // Same user id, a role the account does not have: the token itself is refused.
       const otherRole = await errorForRequest(bad, {
         type: 'auth',
         token: await mintToken(ts.dataDir, s.patientId, 'therapist'),
       });
-      expect(otherRole.code).toBe('ALREADY_AUTHENTICATED');
+      expect(otherRole.code).toBe('INVALID_TOKEN');
       // A refresh for the same user is fine.
       expect(await bad.auth(await mintToken(ts.dataDir, s.patientId, 'patient'))).toMatchObject({
         type: 'welcome',
@@ -584,10 +584,13 @@ describe('bad input against a server with default limits', () => {
       await world.stillChatting(p);
     });
 
-    it('a therapist token minted for the patient’s id → FORBIDDEN', async () => {
-      const bad = await world.connect(await mintToken(ts.dataDir, s.patientId, 'therapist'));
-      expect(await bad.join(s.conv)).toMatchObject({ type: 'error', code: 'FORBIDDEN', conv: s.conv });
-      await expectOpen(bad);
+    it('a therapist token minted for the patient’s id → INVALID_TOKEN at auth (not the account’s role), close 4001', async () => {
+      const bad = await world.open();
+      expect(await bad.auth(await mintToken(ts.dataDir, s.patientId, 'therapist'))).toMatchObject({
+        type: 'error',
+        code: 'INVALID_TOKEN',
+      });
+      expect((await bad.closed).code).toBe(4001);
       await world.stillChatting(p);
     });
 

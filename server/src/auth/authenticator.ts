@@ -12,7 +12,13 @@ export interface Principal {
 
 export type AuthResult =
   | { readonly ok: true; readonly principal: Principal }
-  | { readonly ok: false; readonly code: 'INVALID_TOKEN' | 'TOKEN_EXPIRED'; readonly reason: string };
+  | { readonly ok: false; readonly code: AuthRefusal; readonly reason: string };
+
+/**
+ * Why a token is refused: `ACCOUNT_DISABLED` (the account exists but is disabled) and `SESSION_ENDED` (its login
+ * session was logged out, revoked or ran out) come from the account checks (`account-authenticator.ts`).
+ */
+export type AuthRefusal = 'INVALID_TOKEN' | 'TOKEN_EXPIRED' | 'ACCOUNT_DISABLED' | 'SESSION_ENDED';
 
 export interface Authenticator {
   authenticate(token: string, now?: number): Promise<AuthResult>;

@@ -13,6 +13,7 @@ export interface JwtAuthenticatorOptions {
 }
 
 const USER_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const SESSION_ID = /^as_[A-Za-z0-9_-]{22}$/;
 
 export class JwtAuthenticator implements Authenticator {
   constructor(private readonly options: JwtAuthenticatorOptions) {}
@@ -37,7 +38,14 @@ export class JwtAuthenticator implements Authenticator {
       const expiresAt = (payload.exp as number) * 1000;
       // The clock tolerance is for skew on `nbf` and `iat`; a token already past `exp` is no use to a session.
       if (expiresAt <= now) return { ok: false, code: 'TOKEN_EXPIRED', reason: 'the token has expired' };
-      return { ok: true, principal: { userId: payload.sub, role: role as Role, expiresAt } };
+      const sid = payload['sid'];
+      if (sid !== undefined && (typeof sid !== 'string' || !SESSION_ID.test(sid))) {
+        return { ok: false, code: 'INVALID_TOKEN', reason: 'the token `sid` is not a valid session id' };
+      }
+      return {
+        ok: true,
+        principal: { userId: payload.sub, role: role as Role, expiresAt, ...(sid !== undefined && { sessionId: sid }) },
+      };
     } catch (err) {
       if (err instanceof errors.JWTExpired)
         return { ok: false, code: 'TOKEN_EXPIRED', reason: 'the token has expired' };

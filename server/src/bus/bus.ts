@@ -8,13 +8,23 @@ import type { AppointmentStatus, StoredMessage } from '../store/store.js';
 
 /**
  * The channel every node subscribes to for node-wide events: those addressed to users rather than conversations (a
- * user may be connected to any node, joined to nothing) and `access-changed`. Conversation ids are `[A-Za-z0-9_-]`,
+ * user may be connected to any node, joined to nothing: risk alerts, `user-revoked`) and `access-changed`. Conversation ids are `[A-Za-z0-9_-]`,
  * so it names no conversation.
  */
 export const NODE_CHANNEL = '~node';
 
 export type BusEvent =
   | { readonly kind: 'message'; readonly message: StoredMessage }
+  /**
+   * On {@link NODE_CHANNEL}: a user's connections end on every node, all of them (`disabled`) or, with `sessionId`,
+   * those of one login session (`logged-out`).
+   */
+  | {
+      readonly kind: 'user-revoked';
+      readonly userId: string;
+      readonly reason: 'disabled' | 'logged-out';
+      readonly sessionId?: string;
+    }
   /** The conversation's last seq is at least `seq`: sent after messages may have been lost on the way. */
   | { readonly kind: 'head'; readonly conv: string; readonly seq: number }
   /**

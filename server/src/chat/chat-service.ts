@@ -4,8 +4,9 @@
  */
 import type { ChatMessage } from '@therapy-chat/protocol';
 import type { Logger } from 'pino';
-import type { Authenticator } from '../auth/authenticator.js';
-import type { Bus } from '../bus/bus.js';
+import type { Authenticator, Principal } from '../auth/authenticator.js';
+import { NODE_CHANNEL, type Bus, type BusEvent } from '../bus/bus.js';
+import { principalState } from '../auth/principal-state.js';
 import type { Config } from '../config.js';
 import type { DataKeyRing } from '../crypto/data-keys.js';
 import { newId } from '../ids.js';
@@ -21,6 +22,10 @@ import type { CrisisResources } from '../risk/crisis-resources.js';
 import type { AuditWriter } from '../audit/audit-writer.js';
 import { NO_RISK, type RiskHit, type RiskResult, type RiskScreen } from '../risk/risk-screen.js';
 import { RiskAlertRouter } from '../risk/risk-alert-router.js';
+
+type UserRevokedEvent = Extract<BusEvent, { kind: 'user-revoked' }>;
+/** Longer than any account check takes; a revocation older than this is in the store for every check. */
+const REVOCATION_MEMORY_MS = 10_000;
 
 export interface ChatServiceDeps {
   readonly config: Config;
@@ -58,6 +63,8 @@ export class ChatService implements EphemeralSink {
   readonly ready: Promise<void>;
   private readonly alerts: RiskAlertRouter;
   private readonly connections = new Map<string, ClientConnection>();
+  /** Revocations of the last few seconds, for `revokedDuring`. */
+  private readonly recentRevocations: { at: number; event: UserRevokedEvent }[] = [];
   private heartbeatTimer: NodeJS.Timeout | undefined;
 
   constructor(deps: ChatServiceDeps) {
@@ -83,6 +90,10 @@ export class ChatService implements EphemeralSink {
         for (const message of messages) this.bus.publish(message.conv, { kind: 'message', message });
       },
     });
+    void this.bus.subscribe(NODE_CHANNEL, (_conv, event) => {
+      if (event.kind === 'user-revoked') this.closeRevoked(event);
+    });
+    this.bus.onResync(() => void this.recheckRevoked());
     this.hub = new Hub({
       bus: deps.bus,
       decrypt: (m) => this.decrypt(m),
@@ -204,10 +215,56 @@ export class ChatService implements EphemeralSink {
    * (close `LOGGED_OUT`; only the connections of that login session when `sessionId` is given).
    */
   userRevoked(userId: string, reason: 'disabled' | 'logged-out', sessionId?: string): void {
-    // Implemented with accounts and login.
-    void userId;
-    void reason;
-    void sessionId;
+    const event: UserRevokedEvent = { kind: 'user-revoked', userId, reason, ...(sessionId && { sessionId }) };
+    // This node at once, even when the bus is down; the others through the bus (here it arrives again: a no-op).
+    this.closeRevoked(event);
+    this.bus.publish(NODE_CHANNEL, event);
+  }
+
+  private closeRevoked(event: UserRevokedEvent): void {
+    const at = performance.now();
+    const recent = this.recentRevocations;
+    recent.push({ at, event });
+    while (recent.length > 0 && (at - recent[0]!.at > REVOCATION_MEMORY_MS || recent.length > 10_000)) recent.shift();
+    for (const conn of [...this.connections.values()]) {
+      const p = conn.principal;
+      if (!p || p.userId !== event.userId) continue;
+      if (event.reason === 'disabled') conn.closeWith('FORBIDDEN', 'the account was disabled');
+      else if (!event.sessionId || p.sessionId === event.sessionId) conn.closeWith('LOGGED_OUT', 'logged out');
+    }
+  }
+
+  /**
+   * Whether a revocation for this principal arrived since `startedAt` (`performance.now()`), and the close code it
+   * calls for: a token whose account check was in flight when the user logged out or was disabled must not win.
+   */
+  revokedDuring(p: Principal, startedAt: number): 'FORBIDDEN' | 'LOGGED_OUT' | undefined {
+    for (const { at, event } of this.recentRevocations) {
+      if (at < startedAt || event.userId !== p.userId) continue;
+      if (event.reason === 'disabled') return 'FORBIDDEN';
+      if (!event.sessionId || event.sessionId === p.sessionId) return 'LOGGED_OUT';
+    }
+    return undefined;
+  }
+
+  /**
+   * After the bus lost events (Redis reconnected), a revocation may have been missed: check every connected account
+   * and login session against the store once.
+   */
+  private async recheckRevoked(): Promise<void> {
+    const now = this.now();
+    for (const conn of [...this.connections.values()]) {
+      const p = conn.principal;
+      if (!p) continue;
+      try {
+        const state = await principalState(this.store.kysely, p, now);
+        if (state === 'disabled') conn.closeWith('FORBIDDEN', 'the account was disabled');
+        else if (state === 'session-ended') conn.closeWith('LOGGED_OUT', 'logged out');
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'revocation recheck failed');
+        return;
+      }
+    }
   }
 
   startHeartbeats(): void {

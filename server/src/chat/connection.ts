@@ -24,7 +24,7 @@ import {
   validateClientFrame,
 } from '@therapy-chat/protocol';
 import type { Logger } from 'pino';
-import type { Principal } from '../auth/authenticator.js';
+import type { AuthRefusal, Principal } from '../auth/authenticator.js';
 import { decide, type Decision } from '../policy/access-policy.js';
 import { loadCaseAccess } from '../policy/case-access.js';
 import { type ConversationInfo, StoreUnavailableError, type StoredMessage } from '../store/store.js';
@@ -217,18 +217,22 @@ export class ClientConnection implements WatchedConnection {
 
   private async onAuth(frame: AuthFrame): Promise<void> {
     const { service } = this;
+    const startedAt = performance.now();
     const result = await service.authenticator.authenticate(frame.token, service.now());
     if (this.closing) return;
     const refresh = this.principal !== undefined;
     if (!result.ok) {
       this.log.info({ code: result.code, reason: result.reason, refresh }, 'authentication refused');
-      this.audit('auth.refused', 'refused', result.code === 'TOKEN_EXPIRED' ? 'token-expired' : 'invalid-token');
+      this.audit('auth.refused', 'refused', AUTH_REFUSAL[result.code].audit);
       this.sendError({ code: result.code, message: result.reason, id: frame.id });
-      if (!refresh)
-        this.closeWith(result.code === 'TOKEN_EXPIRED' ? 'TOKEN_EXPIRED' : 'UNAUTHENTICATED', result.reason);
+      // A disabled account or an ended login session closes even an authenticated connection.
+      const ended = result.code === 'ACCOUNT_DISABLED' || result.code === 'SESSION_ENDED';
+      if (!refresh || ended) this.closeWith(AUTH_REFUSAL[result.code].close, result.reason);
       return;
     }
     const p = result.principal;
+    const revoked = service.revokedDuring(p, startedAt);
+    if (revoked) return this.closeWith(revoked, 'the account or login session was revoked');
     if (refresh && (p.userId !== this.principal!.userId || p.role !== this.principal!.role)) {
       this.sendError({
         code: 'ALREADY_AUTHENTICATED',
@@ -723,6 +727,14 @@ export class ClientConnection implements WatchedConnection {
 
 const PING = new OutboundFrame({ type: 'ping' });
 const REVOKED_MESSAGE = 'your access to this conversation has ended';
+
+/** How each refused token is audited, and the close code when it ends the connection. */
+const AUTH_REFUSAL: Record<AuthRefusal, { audit: string; close: CloseCodeName }> = {
+  INVALID_TOKEN: { audit: 'invalid-token', close: 'UNAUTHENTICATED' },
+  TOKEN_EXPIRED: { audit: 'token-expired', close: 'TOKEN_EXPIRED' },
+  ACCOUNT_DISABLED: { audit: 'account-disabled', close: 'FORBIDDEN' },
+  SESSION_ENDED: { audit: 'session-ended', close: 'LOGGED_OUT' },
+};
 
 /** Frames that are the user doing something. Heartbeats and token refreshes are the app, not the user. */
 const USER_ACTIONS: ReadonlySet<ClientFrame['type']> = new Set([

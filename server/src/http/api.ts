@@ -82,15 +82,14 @@ export async function authenticate(deps: ApiDeps, req: FastifyRequest, roles?: r
   if (!token) throw new ApiError('UNAUTHENTICATED', 'send `Authorization: Bearer <access token>`');
   const result = await deps.authenticator.authenticate(token, deps.now());
   if (!result.ok) {
-    auditRequest(
-      deps,
-      req,
-      'anonymous',
-      'auth.refused',
-      'refused',
-      result.code === 'TOKEN_EXPIRED' ? 'token-expired' : 'invalid-token',
-    );
-    throw new ApiError('UNAUTHENTICATED', result.reason);
+    const reason = {
+      INVALID_TOKEN: 'invalid-token',
+      TOKEN_EXPIRED: 'token-expired',
+      ACCOUNT_DISABLED: 'account-disabled',
+      SESSION_ENDED: 'session-ended',
+    }[result.code];
+    auditRequest(deps, req, 'anonymous', 'auth.refused', 'refused', reason);
+    throw new ApiError(result.code === 'ACCOUNT_DISABLED' ? 'ACCOUNT_DISABLED' : 'UNAUTHENTICATED', result.reason);
   }
   if (roles && !roles.includes(result.principal.role)) {
     throw new ApiError('FORBIDDEN', `this endpoint is for ${roles.join(' or ')} accounts`);

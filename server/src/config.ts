@@ -37,6 +37,8 @@ export interface Config {
   readonly crisisResourcesFile: string | undefined;
   /** The risk phrase list; unset: the list shipped with the server. */
   readonly riskPhrasesFile: string | undefined;
+  /** How often this node runs retention (crypto-shredding); 0: never (run `npm run retention` instead). */
+  readonly retentionIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -140,5 +142,6 @@ export function loadConfig(env: Env = process.env): Config {
     redisSharded: boolVar(env, 'REDIS_SHARDED', false),
     crisisResourcesFile: strVar(env, 'CRISIS_RESOURCES_FILE', '') || undefined,
     riskPhrasesFile: strVar(env, 'RISK_PHRASES_FILE', '') || undefined,
+    retentionIntervalMs: intVar(env, 'RETENTION_INTERVAL_MS', 86_400_000, 0, 30 * 86_400_000),
   };
 }

@@ -364,16 +364,21 @@ for (const [name, factory, available] of STORES) {
         const cutoff = yearsBefore(NOW, 20);
         const cases = [];
         for (let i = 0; i < 5; i++) cases.push(await dischargedCase(w, cutoff - (i + 1) * SECOND, `c${i}`));
+        const accounts: string[] = [];
+        for (let i = 0; i < 3; i++)
+          accounts.push(await account(w, 'patient', yearsBefore(NOW, 6) - (i + 1) * SECOND, `a${i}`));
         const first = await runRetention(w.deps, { batchSize: 2 });
-        expect(first).toEqual({ dryRun: false, cases: 2, accounts: 0, more: true });
+        expect(first).toEqual({ dryRun: false, cases: 2, accounts: 2, more: true });
         // Two nodes at once, on what is left: each case is shredded and audited exactly once.
         const both = await Promise.all([
           runRetention(w.deps, { batchSize: 10 }),
           runRetention(w.deps, { batchSize: 10 }),
         ]);
         expect(both[0].cases + both[1].cases).toBe(3);
+        expect(both[0].accounts + both[1].accounts).toBe(1);
         const events = await retentionEvents(w);
-        expect(events.map((e) => e.resource?.id).sort()).toEqual(cases.map((c) => c.caseId).sort());
+        expect(events.map((e) => e.resource?.id).sort()).toEqual([...cases.map((c) => c.caseId), ...accounts].sort());
+        for (const a of accounts) expect(await userRow(w, a)).toMatchObject({ status: 'removed', identity_ct: null });
         for (const c of cases) expect(await w.store.dataKeysForCase(c.caseId)).toEqual([]);
       } finally {
         await w.close();

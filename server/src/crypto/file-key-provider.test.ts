@@ -2,8 +2,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
-import { FileKeyProvider, KEY_FILE_LOCK, KEY_FILE_NAME, KeyFileLockedError } from './file-key-provider.js';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  FileKeyProvider,
+  KEY_FILE_LOCK,
+  KEY_FILE_NAME,
+  KeyFileLockedError,
+  RETIRED_KEK_GRACE_MS,
+} from './file-key-provider.js';
 
 const dir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'tc-kek-'));
 
@@ -55,7 +61,18 @@ describe('FileKeyProvider', () => {
     await expect(p.retireKek(id)).rejects.toThrow(/is current and cannot be retired/);
     await p.retireKek(old);
     expect(await p.kekIds()).toEqual([id]);
-    await expect(p.unwrap('dek_1', underOld)).rejects.toThrow(/unknown key-encryption key/);
+    // Gone from the file: a process that starts now cannot unwrap with it…
+    await expect(FileKeyProvider.openOrCreate(d).unwrap('dek_1', underOld)).rejects.toThrow(
+      /unknown key-encryption key/,
+    );
+    // …while one that held it keeps it in memory for a grace period, for a reader that read the row just before.
+    expect((await p.unwrap('dek_1', underOld)).equals(dek)).toBe(true);
+    vi.useFakeTimers({ now: Date.now() + RETIRED_KEK_GRACE_MS + 1, toFake: ['Date'] });
+    try {
+      await expect(p.unwrap('dek_1', underOld)).rejects.toThrow(/unknown key-encryption key/);
+    } finally {
+      vi.useRealTimers();
+    }
     // The file says the same, privately.
     expect(fs.statSync(path.join(d, KEY_FILE_NAME)).mode & 0o777).toBe(0o600);
     expect(await FileKeyProvider.openOrCreate(d).kekIds()).toEqual([id]);

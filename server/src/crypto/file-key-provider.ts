@@ -25,6 +25,13 @@ export const KEY_FILE_NAME = 'kek.json';
 /** Held while a rotation changes the key file, so that two rotations cannot interleave. */
 export const KEY_FILE_LOCK = 'kek.json.lock';
 
+/**
+ * How long a process keeps, in memory only, a KEK that it saw retired from the file. Retirement happens only once no row
+ * uses the KEK, but a reader may have read a row a moment before it was re-wrapped and unwrap it a moment after the
+ * KEK left the file; for that reader the old KEK must still work.
+ */
+export const RETIRED_KEK_GRACE_MS = 60_000;
+
 /** Another rotation holds the lock file (or one crashed and left it). */
 export class KeyFileLockedError extends Error {
   override readonly name = 'KeyFileLockedError';
@@ -44,6 +51,8 @@ export class FileKeyProvider implements RotatableKeyProvider {
   private current: string;
   private keks: ReadonlyMap<string, Buffer>;
   private stamp: string;
+  /** KEKs that left the file while this process ran, with when to forget them (see `RETIRED_KEK_GRACE_MS`). */
+  private readonly retiring = new Map<string, { readonly key: Buffer; readonly until: number }>();
 
   private constructor(
     private readonly file: string,
@@ -114,6 +123,8 @@ export class FileKeyProvider implements RotatableKeyProvider {
       const stamp = stampOf(fs.statSync(this.file));
       if (stamp === this.stamp) return;
       const loaded = FileKeyProvider.parse(this.file, fs.readFileSync(this.file, 'utf8'));
+      const until = Date.now() + RETIRED_KEK_GRACE_MS;
+      for (const [id, key] of this.keks) if (!loaded.keks.has(id)) this.retiring.set(id, { key, until });
       this.keks = loaded.keks;
       this.current = loaded.content.current;
       this.stamp = stamp;
@@ -135,10 +146,17 @@ export class FileKeyProvider implements RotatableKeyProvider {
     let kek = this.keks.get(key.kekId);
     if (!kek) {
       this.refresh();
-      kek = this.keks.get(key.kekId);
+      kek = this.keks.get(key.kekId) ?? this.retired(key.kekId);
     }
     if (!kek) throw new Error(`unknown key-encryption key ${key.kekId}`);
     return open(kek, key.wrapped, aad('dek', key.kekId, dekId));
+  }
+
+  private retired(kekId: string): Buffer | undefined {
+    const r = this.retiring.get(kekId);
+    if (r && r.until > Date.now()) return r.key;
+    for (const [id, { until }] of this.retiring) if (until <= Date.now()) this.retiring.delete(id);
+    return undefined;
   }
 
   async kekIds(): Promise<readonly string[]> {

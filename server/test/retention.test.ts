@@ -215,6 +215,23 @@ for (const [name, factory, available] of STORES) {
         const young = await dischargedCase(w, cutoff + SECOND, 'young');
         const before = await readAll(w, due.conv, due.caseId);
         expect(before).toEqual(['old session']);
+        // Each patient asked for erasure of the clinical record: restricted until retention ends (DESIGN §2).
+        for (const c of [due, young]) {
+          await w.store.kysely
+            .insertInto('data_requests')
+            .values({
+              id: `dr-${c.caseId}`,
+              user_id: c.patientId,
+              case_id: c.caseId,
+              kind: 'erasure',
+              scope: 'clinical',
+              status: 'restricted',
+              outcome: null,
+              created_at: NOW - 86_400_000,
+              resolved_at: null,
+            })
+            .execute();
+        }
 
         const report = await runRetention(w.deps);
         expect(report).toEqual({ dryRun: false, cases: 1, accounts: 0, more: false });
@@ -266,6 +283,15 @@ for (const [name, factory, available] of STORES) {
         expect(
           decide({ userId: young.patientId, role: 'patient' }, 'record.export', { case: youngAccess }, NOW).allow,
         ).toBe(true);
+
+        const request = async (caseId: string) =>
+          w.store.kysely
+            .selectFrom('data_requests')
+            .select(['status', 'resolved_at'])
+            .where('case_id', '=', caseId)
+            .executeTakeFirst();
+        expect(await request(due.caseId)).toEqual({ status: 'honoured', resolved_at: NOW });
+        expect(await request(young.caseId)).toEqual({ status: 'restricted', resolved_at: null });
 
         const events = await retentionEvents(w);
         expect(events).toHaveLength(1);

@@ -47,6 +47,8 @@ export interface Config {
   readonly riskPhrasesFile: string | undefined;
   /** The longest break-glass grant an admin may take, in minutes. */
   readonly breakGlassMaxMinutes: number;
+  /** How often this node runs retention (crypto-shredding); 0: never (run `npm run retention` instead). */
+  readonly retentionIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -155,5 +157,6 @@ export function loadConfig(env: Env = process.env): Config {
     crisisResourcesFile: strVar(env, 'CRISIS_RESOURCES_FILE', '') || undefined,
     riskPhrasesFile: strVar(env, 'RISK_PHRASES_FILE', '') || undefined,
     breakGlassMaxMinutes: intVar(env, 'BREAK_GLASS_MAX_MINUTES', 240, 1, 7 * 24 * 60),
+    retentionIntervalMs: intVar(env, 'RETENTION_INTERVAL_MS', 86_400_000, 0, 30 * 86_400_000),
   };
 }

@@ -29,6 +29,8 @@ import { AuditWriter } from './audit/audit-writer.js';
 import { createAuditSink } from './audit/create-audit-sink.js';
 import { CRISIS_RESOURCES_ENV, containsPlaceholder, loadCrisisResources } from './risk/crisis-resources.js';
 import { PhraseListScreen } from './risk/phrase-list-screen.js';
+import { runRetention } from './retention/retention.js';
+import { RetentionTimer } from './retention/retention-timer.js';
 import type { RiskScreen } from './risk/risk-screen.js';
 import { WsTransport } from './transport/ws-transport.js';
 
@@ -62,6 +64,7 @@ export function createBus(config: Config, log: Logger, onPublishError?: () => vo
 
 export class TherapyChatServer {
   private stopping: Promise<void> | undefined;
+  private retention: RetentionTimer | undefined;
 
   private constructor(
     readonly config: Config,
@@ -150,7 +153,13 @@ export class TherapyChatServer {
     transport.attach(http.server, { path: WS_PATH, hardMaxFrameBytes: 2 * config.limits.maxFrameBytes }, (conn) =>
       chat.accept(conn),
     );
-    return new TherapyChatServer(config, log, metrics, store, keys, chat, http, transport, audit, auditSink);
+    const node = new TherapyChatServer(config, log, metrics, store, keys, chat, http, transport, audit, auditSink);
+    node.retention = new RetentionTimer({
+      intervalMs: config.retentionIntervalMs,
+      log: log.child({ module: 'retention' }),
+      run: () => runRetention({ db: store.kysely, audit, now: chat.now, keyRing: keys, chat }),
+    });
+    return node;
   }
 
   /** Starts listening; resolves with the bound address (port 0 picks a free port). */
@@ -158,6 +167,7 @@ export class TherapyChatServer {
     await this.chat.ready;
     await this.http.listen({ port: this.config.port, host: this.config.host });
     this.chat.startHeartbeats();
+    this.retention?.start();
     const addr = this.http.server.address() as AddressInfo;
     this.log.info({ host: addr.address, port: addr.port, ws: WS_PATH }, 'listening');
     return { host: addr.address, port: addr.port };
@@ -172,6 +182,7 @@ export class TherapyChatServer {
     this.stopping ??= (async () => {
       this.log.info('shutting down');
       this.transport.stopAccepting();
+      await this.retention?.stop();
       await this.chat.shutdown(this.config.shutdownTimeoutMs);
       // Give close frames a moment to leave before the sockets are torn down.
       await new Promise((r) => setTimeout(r, 50));

@@ -35,6 +35,8 @@ export interface AccessWatchOptions {
   readonly log: Logger;
   readonly now: () => number;
   readonly connections: () => Iterable<WatchedConnection>;
+  /** A case was found shredded (retention ended): its data keys must leave this node's memory. */
+  readonly onShredded?: (caseId: string) => void;
 }
 
 export class AccessWatch {
@@ -131,6 +133,8 @@ export class AccessWatch {
   private async reloadCase(caseId: string): Promise<void> {
     const { store, log } = this.options;
     const changed = await loadCaseAccess(store.kysely, caseId);
+    // The node that shredded it forgot its keys; every other node forgets them here, joined or not.
+    if (changed?.shreddedAt != null) this.options.onShredded?.(caseId);
     const affected: [WatchedConnection, Subscription][] = [];
     for (const conn of this.options.connections()) {
       for (const sub of conn.subscriptions) {

@@ -107,6 +107,7 @@ export class ChatService implements EphemeralSink {
       log: deps.log.child({ module: 'access-watch' }),
       now: this.now,
       connections: () => this.connections.values(),
+      onShredded: (caseId) => this.keys.forget(caseId),
     });
     this.alerts = new RiskAlertRouter(deps.bus, (userId, frame) => this.writeToUser(userId, frame));
     this.ready = this.alerts.start();

@@ -17,6 +17,8 @@ export class DataKeyRing implements MessageSealer {
   /** The key new text of a case is sealed with: its newest key. */
   private readonly currentByCase = new Map<string, string>();
   private readonly loading = new Map<string, Promise<void>>();
+  /** The ids of each case's keys held in memory, so that `forget` can drop them. */
+  private readonly idsByCase = new Map<string, string[]>();
 
   constructor(
     private readonly store: Pick<Store, 'dataKeysForCase' | 'insertDataKey'>,
@@ -37,6 +39,7 @@ export class DataKeyRing implements MessageSealer {
     });
     this.byId.set(id, dek);
     this.currentByCase.set(caseId, id);
+    this.idsByCase.set(caseId, [...(this.idsByCase.get(caseId) ?? []), id]);
     return id;
   }
 
@@ -60,6 +63,23 @@ export class DataKeyRing implements MessageSealer {
       if (r.createdAt >= newest.createdAt) newest = r;
     }
     this.currentByCase.set(caseId, newest.id);
+    this.idsByCase.set(
+      caseId,
+      records.map((r) => r.id),
+    );
+  }
+
+  /**
+   * Drops a case's keys from memory (retention destroyed them in the store): nothing of the case can be sealed or
+   * opened by this node any more, and a later `ensure` finds no key.
+   */
+  forget(caseId: string): void {
+    for (const id of this.idsByCase.get(caseId) ?? []) {
+      this.byId.get(id)?.fill(0);
+      this.byId.delete(id);
+    }
+    this.idsByCase.delete(caseId);
+    this.currentByCase.delete(caseId);
   }
 
   seal(caseId: string, conv: string, seq: number, text: string): { keyId: string; ciphertext: Buffer } {

@@ -442,6 +442,26 @@ describe.each(backends)('patient data rights and supervision on $name', ({ name,
     expect(await readIdentity(identityDeps, w.b.patient.id)).toMatchObject({ name: w.b.identityName });
   });
 
+  it.skipIf(!available)('carries out a deferred identity erasure when an admin discharges the case', async () => {
+    const w = await world();
+    const identityDeps = { db: ts.server.store.kysely, provider: FileKeyProvider.openOrCreate(ts.dataDir) };
+    const asked = await api(w.a.patient, 'POST', '/me/requests', { kind: 'erasure', scope: 'identity' });
+    expect(asked.json()).toMatchObject({ status: 'recorded' });
+    const discharged = await api(w.admin, 'POST', `/admin/cases/${w.a.caseId}/discharge`, {});
+    expect(discharged.status).toBe(200);
+    // Without the patient calling anything again, the identity is gone and the request says so.
+    expect(await readIdentity(identityDeps, w.a.patient.id)).toBe('erased');
+    const row = await ts.server.store.kysely
+      .selectFrom('data_requests')
+      .select(['status', 'outcome'])
+      .where('user_id', '=', w.a.patient.id)
+      .executeTakeFirstOrThrow();
+    expect(row).toEqual({ status: 'honoured', outcome: 'identity-erased' });
+    // The clinical record stays readable to the patient.
+    const exported = await api(w.a.patient, 'GET', '/me/export');
+    for (const m of w.a.markers) expect(exported.text).toContain(m);
+  });
+
   it.skipIf(!available)('honours identity erasure at once for a patient with no active case', async () => {
     const w = await world();
     await ts.server.store.kysely

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 import type { Role } from '@therapy-chat/protocol';
+import { createFileAtomically } from '../create-file.js';
 
 export const SIGNING_KEY_FILE_NAME = 'signing-key.json';
 export const TOKEN_ALGORITHM = 'EdDSA';
@@ -25,14 +26,8 @@ export async function loadOrCreateSigningKey(dataDir: string): Promise<SigningKe
     const jwk = await exportJWK(privateKey);
     const kid = `sk-${new Date().toISOString().slice(0, 10)}-${Math.random().toString(36).slice(2, 8)}`;
     fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    try {
-      fs.writeFileSync(file, JSON.stringify({ ...jwk, kid, alg: TOKEN_ALGORITHM }, null, 2), {
-        mode: 0o600,
-        flag: 'wx',
-      });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
+    // Another process starting at the same moment may win; then its key is the one read below.
+    createFileAtomically(file, JSON.stringify({ ...jwk, kid, alg: TOKEN_ALGORITHM }, null, 2));
   }
   const jwk = JSON.parse(fs.readFileSync(file, 'utf8')) as JWK & { kid: string };
   const { d: _d, ...publicJwk } = jwk;

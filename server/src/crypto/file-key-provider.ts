@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import { aad, KEY_BYTES, open, seal } from './aead.js';
 import type { RotatableKeyProvider, WrappedKey } from './key-provider.js';
 import { newId } from '../ids.js';
+import { createFileAtomically } from '../create-file.js';
 
 interface KeyFile {
   readonly version: 1;
@@ -76,15 +77,12 @@ export class FileKeyProvider implements RotatableKeyProvider {
         keys: [{ id, key: randomBytes(KEY_BYTES).toString('base64'), createdAt: new Date().toISOString() }],
       };
       fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-      // 'wx' fails if another process created it meanwhile; then we read theirs.
-      try {
-        fs.writeFileSync(file, JSON.stringify(content, null, 2), { mode: 0o600, flag: 'wx' });
+      // If another process created it meanwhile, theirs is read below (never half-written: see createFileAtomically).
+      if (createFileAtomically(file, JSON.stringify(content, null, 2))) {
         log?.warn(
           { file },
           'KEY FILE CREATED: a new key-encryption key was generated. Everything stored is encrypted under it: back it up apart from the database, and use a KMS in production',
         );
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
     }
     const stamp = stampOf(fs.statSync(file));

@@ -11,8 +11,8 @@
  * | restriction | identity | recorded for the service to review (nothing processes identity automatically)       |
  *
  * Why identity waits for discharge: while a case is active the service must be able to reach the patient and their
- * GP (appointments, a risk alert). `honourDeferredErasures` carries the deferred ones out; the discharge path should
- * call it, and the patient's own requests endpoints call it too, so a deferred erasure never waits on anyone.
+ * GP (appointments, a risk alert). `honourDeferredErasures` carries the deferred ones out: the admin's discharge
+ * calls it, and so do the patient's own requests endpoints, so a deferred erasure never waits on anyone.
  *
  * The `outcome` codes are stable and listed in docs/api.md.
  */

@@ -21,6 +21,7 @@ import {
   type Contract,
 } from '../../cases/case-operations.js';
 import { ApiError, ERROR_BODY_SCHEMA } from '../api-errors.js';
+import { honourDeferredErasures } from '../../rights/data-requests.js';
 import { auditRequest, authenticate, BEARER, type ApiDeps, type RouteModule } from '../api.js';
 
 /** Runs a case operation, turning its refusal into the API's error answer. */
@@ -392,6 +393,16 @@ export const adminCaseRoutes: RouteModule = (app, deps) => {
       await announceAppointments(deps, d.cancelled, 'cancelled');
       await announceAppointments(deps, d.ended, 'ended');
       auditRequest(deps, req, principal, 'admin.change', 'granted', 'case-discharged', { type: 'case', id: caseId });
+      // An identity erasure the patient asked for while in care is carried out once no case of theirs is active.
+      const patient = await db.selectFrom('cases').select('patient_id').where('id', '=', caseId).executeTakeFirst();
+      if (patient) {
+        for (const r of await honourDeferredErasures(db, patient.patient_id, deps.now())) {
+          auditRequest(deps, req, 'system', 'record.request', 'granted', `${r.kind}.${r.scope}.honoured`, {
+            type: 'user',
+            id: patient.patient_id,
+          });
+        }
+      }
       for (const [ids, status] of [
         [d.cancelled, 'cancelled'],
         [d.ended, 'ended'],

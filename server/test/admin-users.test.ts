@@ -70,6 +70,17 @@ describe('admin account routes', () => {
       [admin.id, 'user-disabled', id],
       [admin.id, 'user-enabled', id],
     ]);
+    // Reading identity fields is recorded too: the admin's look at the account, and the patient's own.
+    const reads = await ts.server.store.kysely
+      .selectFrom('audit_events')
+      .select(['actor_id', 'reason', 'resource_id'])
+      .where('action', '=', 'identity.read')
+      .orderBy('seq')
+      .execute();
+    expect(reads.map((e) => [e.actor_id, e.reason, e.resource_id])).toEqual([
+      [admin.id, 'admin-account-view', id],
+      [id, 'own-account', id],
+    ]);
   });
 
   it('refuses bad input with clear codes and never crashes', async () => {

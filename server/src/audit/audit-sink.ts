@@ -56,6 +56,8 @@ export const AUDIT_ACTIONS = [
   'retention.shred',
   /** The key-encryption key was rotated and data keys re-wrapped. */
   'keys.rotate',
+  /** A person's identity fields were read (their own, or an admin's look at an account); `resource` is the user. */
+  'identity.read',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

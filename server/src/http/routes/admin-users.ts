@@ -123,10 +123,14 @@ export const adminUserRoutes: RouteModule = (app, deps: ApiDeps) => {
       },
     },
     async (req) => {
-      await admin(req);
+      const principal = await admin(req);
       const account = await accounts.get(req.params.id);
       if (!account) throw new ApiError('NOT_FOUND', 'no such account');
       const identity = await readIdentity({ db: deps.store.kysely, provider: deps.keyProvider }, account.id);
+      auditRequest(deps, req, principal, 'identity.read', 'granted', 'admin-account-view', {
+        type: 'user',
+        id: account.id,
+      });
       return {
         ...view(account),
         identity: identity === 'erased' || identity === undefined ? null : identity,

@@ -254,6 +254,7 @@ export const authRoutes: RouteModule = (app, deps: ApiDeps) => {
       const account = await accounts.get(principal.userId);
       if (!account) throw new ApiError('UNAUTHENTICATED', 'the account no longer exists');
       const identity = await readIdentity({ db: deps.store.kysely, provider: deps.keyProvider }, account.id);
+      auditRequest(deps, req, principal, 'identity.read', 'granted', 'own-account', { type: 'user', id: account.id });
       return {
         id: account.id,
         role: account.role,

@@ -15,7 +15,7 @@ import type { ConnectionEvents, TransportConnection } from '../transport/transpo
 import { ClientConnection } from './connection.js';
 import { GroupCommitter } from './group-commit.js';
 import { Hub, type EphemeralSink } from './hub.js';
-import type { OutboundFrame } from './outbound.js';
+import { chatMessage, type OutboundFrame } from './outbound.js';
 import type { CrisisResources } from '../risk/crisis-resources.js';
 import type { AuditWriter } from '../audit/audit-writer.js';
 import { NO_RISK, type RiskHit, type RiskResult, type RiskScreen } from '../risk/risk-screen.js';
@@ -71,9 +71,15 @@ export class ChatService implements EphemeralSink {
       maxBatch: deps.config.commitMaxBatch,
       metrics: deps.metrics,
       log: deps.log.child({ module: 'group-commit' }),
-      // Fan-out only after commit: the bus carries what the store already holds.
-      onCommitted: (messages) => {
-        for (const message of messages) this.bus.publish(message.conv, { kind: 'message', message });
+      // Fan-out only after commit: the bus carries what the store already holds. This node's members get the
+      // plaintext it already has; the bus (ciphertext only) serves the other nodes, and its copy is dropped here
+      // without being decrypted, since every local member already has it.
+      onCommitted: (messages, texts) => {
+        for (let i = 0; i < messages.length; i++) {
+          const message = messages[i]!;
+          this.hub.deliverLocal(message, texts[i]!);
+          this.bus.publish(message.conv, { kind: 'message', message });
+        }
       },
     });
     this.hub = new Hub({
@@ -90,15 +96,7 @@ export class ChatService implements EphemeralSink {
   }
 
   decrypt(m: StoredMessage): ChatMessage {
-    return {
-      conv: m.conv,
-      seq: m.seq,
-      from: m.senderId,
-      role: m.senderRole,
-      clientMsgId: m.clientMsgId,
-      text: this.keys.open(m),
-      ts: m.ts,
-    };
+    return chatMessage(m, this.keys.open(m));
   }
 
   /** A new transport connection. */

@@ -22,8 +22,11 @@ export interface GroupCommitterOptions {
   readonly maxBatch: number;
   readonly metrics: Metrics;
   readonly log: Logger;
-  /** Called after the acknowledgements of a batch, with the messages it newly stored, in commit order. */
-  readonly onCommitted: (messages: readonly StoredMessage[]) => void;
+  /**
+   * Called after the acknowledgements of a batch, with the messages it newly stored, in commit order, and their
+   * plaintexts (same order), so that this node can deliver them without decrypting what it has just encrypted.
+   */
+  readonly onCommitted: (messages: readonly StoredMessage[], texts: readonly string[]) => void;
 }
 
 export class GroupCommitter {
@@ -77,10 +80,16 @@ export class GroupCommitter {
         metrics.commitSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
         metrics.commitBatchSize.observe(batch.length);
         const stored: StoredMessage[] = [];
-        for (const o of outcomes) if (o.kind === 'stored') stored.push(o.message);
+        const texts: string[] = [];
+        for (let i = 0; i < outcomes.length; i++) {
+          const o = outcomes[i]!;
+          if (o.kind !== 'stored') continue;
+          stored.push(o.message);
+          texts.push(batch[i]!.req.text);
+        }
         metrics.messagesCommitted.inc(stored.length);
         this.settle(batch, (p, i) => p.cb(null, outcomes[i]));
-        if (stored.length > 0) this.options.onCommitted(stored);
+        if (stored.length > 0) this.options.onCommitted(stored, texts);
       },
       (err: Error) => {
         this.options.log.error({ err, batch: batch.length }, 'group commit failed; nothing of the batch was stored');

@@ -9,6 +9,7 @@
  * `tc_connections`).
  */
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
   codecFor,
@@ -41,6 +42,8 @@ interface Conn {
   user: string | undefined;
   role: Role | undefined;
   readonly joined: Set<string>;
+  /** The TCP socket, for corking (`RELAY_CORK=1`). */
+  readonly socket?: Duplex;
 }
 
 interface Room {
@@ -62,11 +65,28 @@ function room(conv: string): Room {
   return r;
 }
 
+/**
+ * `RELAY_CORK=1`: cork each socket for the rest of the tick on its first write, as the server's transport does, so
+ * the frames a connection gets in one tick leave in one `writev`. Off by default: the bench's floor is the plain
+ * `ws` server; on, it shows how much of the server's gain the relay would get from the same trick.
+ */
+const CORK = process.env.RELAY_CORK === '1';
+const corked = new Set<Conn>();
+
+function uncorkAll(): void {
+  for (const c of corked) c.socket?.uncork();
+  corked.clear();
+}
+
 function write(c: Conn, frame: Out): void {
   const data = frame.encoded(c.subprotocol);
   if (c.ws.bufferedAmount + (typeof data === 'string' ? data.length * 3 : data.byteLength) > MAX_OUTBOUND_BYTES) {
     c.ws.close(4200, 'slow consumer');
     return;
+  }
+  if (CORK && c.socket && !corked.has(c)) {
+    c.socket.cork();
+    if (corked.add(c).size === 1) process.nextTick(uncorkAll);
   }
   c.ws.send(data);
 }
@@ -238,6 +258,7 @@ server.on('upgrade', (req, socket, head) => {
       user: undefined,
       role: undefined,
       joined: new Set(),
+      socket,
     };
     connections++;
     ws.on('message', (data: Buffer, isBinary: boolean) => onFrame(c, isBinary ? data : data.toString('utf8')));

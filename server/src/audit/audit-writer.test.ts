@@ -47,6 +47,27 @@ describe('AuditWriter', () => {
     expect(await sink.verify()).toMatchObject({ ok: true, count: 10 });
   });
 
+  it('under a burst, starts appends at most once per minIntervalMs; after a quiet spell, on the next turn', async () => {
+    const sink = new FlakySink();
+    const writer = new AuditWriter({ sink, minIntervalMs: 30 });
+    writer.record(auditEvent(0));
+    await turn();
+    expect(sink.batches).toEqual([1]);
+    const started = performance.now();
+    for (let i = 1; i <= 5; i++) {
+      writer.record(auditEvent(i));
+      await turn();
+    }
+    expect(sink.batches).toEqual([1]);
+    await writer.flush();
+    expect(sink.batches).toEqual([1, 5]);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(20);
+    await new Promise((r) => setTimeout(r, 40));
+    writer.record(auditEvent(6));
+    await turn();
+    expect(sink.batches).toEqual([1, 5, 1]);
+  });
+
   it('throws at once, and queues nothing, for a malformed event', () => {
     const writer = new AuditWriter({ sink: new MemoryAuditSink() });
     expect(() => writer.record(auditEvent(1, { reason: 'free text here' }))).toThrow(AuditEventError);

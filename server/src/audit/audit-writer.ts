@@ -1,8 +1,9 @@
 /**
  * The hot path's way into the audit log: `record(event)` is synchronous and returns at once; events recorded in the
  * same turn of the event loop, and while the previous batch is being written, go to the sink as one batch — one
- * transaction — on the next `setImmediate`. This is the store's group commit again: under load, thousands of events a
- * second cost a few dozen transactions; idle, an event waits one turn of the event loop. No promise per event.
+ * transaction — on the next `setImmediate`, or, under a burst, once `minIntervalMs` has passed since the last batch
+ * began. This is the store's group commit again: under load, thousands of events a second cost at most a hundred
+ * transactions; idle, an event waits one turn of the event loop. No promise per event.
  *
  * A failed append is retried, in order, with backoff: events are not lost while the database is briefly away, and
  * `healthy` turns false so that the caller can fail closed (refuse access it cannot audit) until it returns. A
@@ -15,6 +16,13 @@ export interface AuditWriterOptions {
   readonly sink: AuditSink;
   /** Most events in one append (one transaction). Default 500. */
   readonly maxBatch?: number;
+  /**
+   * Least time from the start of one append to the start of the next. Default 10 ms. An event recorded after a quiet
+   * spell is still written on the next turn; under a burst (a connect storm: a login and a join per connection)
+   * events gather for up to this long, so the log costs at most 100 transactions (fsyncs) a second, not one per turn
+   * of the event loop. 0: every turn, as soon as the previous append is done.
+   */
+  readonly minIntervalMs?: number;
   /** Most events held waiting to be written; past it `record` refuses them and `healthy` is false. Default 100,000. */
   readonly maxPending?: number;
   /** Wait before the first retry of a failed append; it doubles on each further failure. Default 100 ms. */
@@ -56,11 +64,15 @@ export class AuditWriter {
   private droppedCount = 0;
   private readonly maxBatch: number;
   private readonly maxPending: number;
+  private readonly minInterval: number;
+  /** When the last append started (performance.now()); -Infinity before the first. */
+  private lastWriteAt = -Infinity;
 
   constructor(private readonly options: AuditWriterOptions) {
     this.maxBatch = Math.max(1, options.maxBatch ?? 500);
     this.maxPending = Math.max(1, options.maxPending ?? 100_000);
     this.retryDelay = options.retryDelayMs ?? 100;
+    this.minInterval = Math.max(0, options.minIntervalMs ?? 10);
   }
 
   /** The sink events are written to: for read-only questions of the log (a patient's access report). */
@@ -148,7 +160,9 @@ export class AuditWriter {
   private schedule(): void {
     if (this.scheduled || this.inFlight || this.retryTimer) return;
     this.scheduled = true;
-    setImmediate(() => this.write());
+    const wait = this.lastWriteAt + this.minInterval - performance.now();
+    if (wait > 0) setTimeout(() => this.write(), wait);
+    else setImmediate(() => this.write());
   }
 
   private write(): void {
@@ -157,6 +171,7 @@ export class AuditWriter {
     const batch = this.queue.slice(0, this.maxBatch);
     this.queue = this.queue.slice(batch.length);
     this.inFlight = batch;
+    this.lastWriteAt = performance.now();
     let appended: Promise<unknown>;
     try {
       appended = this.options.sink.append(batch.map((p) => p.event));

@@ -12,7 +12,7 @@ import type { ChatMessage, Member } from '@therapy-chat/protocol';
 import type { Logger } from 'pino';
 import type { Bus, BusEvent, BusHandler } from '../bus/bus.js';
 import type { StoredMessage } from '../store/store.js';
-import { OutboundFrame } from './outbound.js';
+import { chatMessage, OutboundFrame } from './outbound.js';
 import type { Subscription } from './subscription.js';
 import { withAppointmentStatus } from '../appointments/appointment-transitions.js';
 
@@ -168,11 +168,29 @@ export class Hub {
     }
   }
 
+  /**
+   * A message this node has just committed, with its plaintext: its members get it now, without a decryption; the
+   * bus copy that follows is then not wanted by any of them.
+   */
+  deliverLocal(message: StoredMessage, text: string): void {
+    const room = this.rooms.get(message.conv);
+    if (!room) return;
+    const frame = new OutboundFrame({ type: 'msg', ...chatMessage(message, text) });
+    for (const sub of room.subs) sub.offer(message.seq, frame);
+  }
+
+  private wanted(room: Room, seq: number): boolean {
+    for (const sub of room.subs) if (sub.wants(seq)) return true;
+    return false;
+  }
+
   private onEvent(conv: string, event: BusEvent): void {
     const room = this.rooms.get(conv);
     if (!room) return;
     switch (event.kind) {
       case 'message': {
+        // Usually every member here already has it (committed on this node, or a second copy): skip the decryption.
+        if (!this.wanted(room, event.message.seq)) return;
         let frame: OutboundFrame;
         try {
           frame = new OutboundFrame({ type: 'msg', ...this.options.decrypt(event.message) });

@@ -43,6 +43,8 @@ interface Offered {
 
 export class Subscription {
   private delivered = 0;
+  /** The highest seq offered so far (sent or held); a later offer at or below it adds nothing. */
+  private offered = 0;
   /** Live messages held while a catch-up runs; null when live. */
   private pending: Offered[] | null = [];
   private closed = false;
@@ -108,9 +110,15 @@ export class Subscription {
     void this.catchUp();
   }
 
-  /** A committed message of this conversation, from the bus. */
+  /** Whether an offer of `seq` could still deliver something (so it is worth decrypting). */
+  wants(seq: number): boolean {
+    return !this.closed && seq > this.delivered && seq > this.offered;
+  }
+
+  /** A committed message of this conversation, from this node's commit or from the bus. */
   offer(seq: number, frame: OutboundFrame): void {
     if (this.closed) return;
+    if (seq > this.offered) this.offered = seq;
     if (this.pending) {
       this.pending.push({ seq, frame });
       return;

@@ -15,6 +15,16 @@ describe('AES-256-GCM sealing', () => {
     expect(a.length).toBe(1 + 12 + 16 + 'I feel better today'.length);
   });
 
+  it('never repeats an IV, across refills of the IV pool, and takes text as UTF-8', () => {
+    const ivs = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const blob = seal(key, `message ${i} é`, where);
+      ivs.add(blob.subarray(1, 13).toString('hex'));
+      expect(open(key, blob, where).toString('utf8')).toBe(`message ${i} é`);
+    }
+    expect(ivs.size).toBe(2000);
+  });
+
   it('fails on another place (AAD), another key, or any altered byte', () => {
     const blob = seal(key, Buffer.from('private'), where);
     expect(() => open(key, blob, aad('message.text', 'cv_1', 8))).toThrow(DecryptError);

@@ -85,7 +85,7 @@ export class DataKeyRing implements MessageSealer {
   seal(caseId: string, conv: string, seq: number, text: string): { keyId: string; ciphertext: Buffer } {
     const keyId = this.currentByCase.get(caseId);
     if (!keyId) throw new KeyNotLoadedError(`data key of case ${caseId} is not loaded`);
-    const ciphertext = seal(this.byId.get(keyId)!, Buffer.from(text, 'utf8'), aad('message.text', conv, seq));
+    const ciphertext = seal(this.byId.get(keyId)!, text, aad('message.text', conv, seq));
     return { keyId, ciphertext };
   }
 

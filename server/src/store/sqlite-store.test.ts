@@ -20,6 +20,7 @@ describe('SqliteStore', () => {
     const db = (a as unknown as { db: import('better-sqlite3').Database }).db;
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(10_000);
     await a.close();
     const b = new SqliteStore({ dataDir: dir });
     await b.migrate();

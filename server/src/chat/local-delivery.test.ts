@@ -5,6 +5,7 @@ import type { ConversationInfo, StoredMessage } from '../store/store.js';
 import { Hub } from './hub.js';
 import type { OutboundFrame } from './outbound.js';
 import { Subscription, type SubscriptionHost } from './subscription.js';
+import { caseAccessOf } from '../policy/access-policy.js';
 
 const info: ConversationInfo = {
   id: 'cv_1',
@@ -13,6 +14,10 @@ const info: ConversationInfo = {
   caseStatus: 'active',
   patientId: 'u_p',
   therapistId: 'u_t',
+  supervisorId: null,
+  dischargedAt: null,
+  restrictedAt: null,
+  shreddedAt: null,
   appointmentId: 'ap_1',
   appointmentStatus: 'live',
   lastSeq: 0,
@@ -45,7 +50,7 @@ function member(connectionId: string) {
       throw err;
     },
   };
-  const sub = new Subscription(host, info);
+  const sub = new Subscription(host, info, caseAccessOf(info));
   return { sub, texts: () => frames.map((f) => (f.frame.type === 'msg' ? f.frame.text : f.frame.type)) };
 }
 

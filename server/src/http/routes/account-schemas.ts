@@ -24,7 +24,7 @@ export const ACCOUNT_SCHEMA = {
     status: { type: 'string', enum: ['active', 'disabled'] },
     login: { type: ['string', 'null'] },
     externalSubject: { type: ['string', 'null'] },
-    createdAt: { type: 'integer' },
-    disabledAt: { type: ['integer', 'null'] },
+    createdAt: { type: 'string', format: 'date-time' },
+    disabledAt: { type: ['string', 'null'], format: 'date-time' },
   },
 } as const;

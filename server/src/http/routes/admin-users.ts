@@ -37,8 +37,9 @@ function view(a: Account) {
     status: a.status,
     login: a.login,
     externalSubject: a.externalSubject,
-    createdAt: a.createdAt,
-    disabledAt: a.disabledAt,
+    // Times as ISO 8601 UTC, as every admin route answers them.
+    createdAt: new Date(a.createdAt).toISOString(),
+    disabledAt: a.disabledAt === null ? null : new Date(a.disabledAt).toISOString(),
   };
 }
 

@@ -16,6 +16,7 @@ import { SqliteStore } from '../src/store/sqlite-store.js';
 import type { Store } from '../src/store/store.js';
 import { REPO_ROOT, seedSession, startServer, tempDataDir, type Session, type TestServer } from './helpers/harness.js';
 import { TestClient } from './helpers/test-client.js';
+import { api, createAccount, login } from './helpers/accounts.js';
 
 const SECOND = 1000;
 let ts: TestServer | undefined;
@@ -98,6 +99,40 @@ describe('the retention timer in the server', () => {
       expect(line).not.toContain(due.caseId);
       expect(line).not.toContain(due.patientId);
     }
+  });
+
+  it('removes an account that never became a case 6 years + 1 s after creation: it can no longer log in', async () => {
+    const now = Date.now();
+    ts = await startServer({ RETENTION_INTERVAL_MS: '100' }, { now: () => now });
+    const password = 'a fictional passphrase';
+    const gone = await createAccount(ts, { role: 'patient', login: 'never.a.case', password });
+    const kept = await createAccount(ts, { role: 'patient', login: 'recent.signup', password });
+    // Before retention runs, both log in; the old account's token is what a stale app would still hold.
+    const stale = await login(ts, 'never.a.case', password);
+    await login(ts, 'recent.signup', password);
+    const created = async (id: string, at: number) =>
+      ts!.server.store.kysely.updateTable('users').set({ created_at: at }).where('id', '=', id).execute();
+    await created(gone, yearsBefore(now, 6) - SECOND);
+    await created(kept, yearsBefore(now, 6) + SECOND);
+
+    const status = async (id: string) =>
+      (await ts!.server.store.kysely.selectFrom('users').select('status').where('id', '=', id).executeTakeFirst())
+        ?.status;
+    const deadline = Date.now() + 5000;
+    while ((await status(gone)) === 'active' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(await status(gone)).toBe('removed');
+    expect(await status(kept)).toBe('active');
+
+    const refused = await api(ts.httpUrl, 'POST', '/auth/login', { body: { login: 'never.a.case', password } });
+    expect(refused).toMatchObject({ status: 401, body: { error: 'INVALID_CREDENTIALS' } });
+    expect(await api(ts.httpUrl, 'GET', '/me', { token: stale.accessToken })).toMatchObject({
+      status: 403,
+      body: { error: 'ACCOUNT_DISABLED' },
+    });
+    expect(
+      (await api(ts.httpUrl, 'POST', '/auth/refresh', { body: { refreshToken: stale.refreshToken } })).status,
+    ).toBe(401);
+    expect((await login(ts, 'recent.signup', password)).user.id).toBe(kept);
   });
 
   it('does not run when RETENTION_INTERVAL_MS is 0', async () => {

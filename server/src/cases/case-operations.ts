@@ -17,6 +17,7 @@ import type { Database } from '../store/schema.js';
 import type { AppointmentStatus, CaseStatus, Store } from '../store/store.js';
 import { decideAgeRule } from './age-rule.js';
 import { CaseError } from './case-error.js';
+import { appointmentsOf, threadOf } from '../store/case-queries.js';
 
 /** The contract every case falls under unless another is named (minimum age 18; created by the migrations). */
 export const DEFAULT_CONTRACT_ID = 'default';
@@ -233,28 +234,17 @@ export interface CaseSummary {
 export async function getCaseSummary(db: Kysely<Database>, caseId: string): Promise<CaseSummary> {
   const row = await db.selectFrom('cases').selectAll().where('id', '=', caseId).executeTakeFirst();
   if (!row) throw new CaseError('NOT_FOUND', `no case ${caseId}`);
-  const thread = await db
-    .selectFrom('conversations')
-    .select('id')
-    .where('case_id', '=', caseId)
-    .where('kind', '=', 'thread')
-    .executeTakeFirst();
+  const thread = await threadOf(db, caseId);
   const later = await db
     .selectFrom('cases')
     .select('id')
     .where('previous_case_id', '=', caseId)
     .orderBy('opened_at')
     .execute();
-  const appointments = await db
-    .selectFrom('appointments')
-    .select(['id', 'conversation_id', 'status', 'scheduled_at', 'started_at', 'ended_at'])
-    .where('case_id', '=', caseId)
-    .orderBy('scheduled_at')
-    .orderBy('id')
-    .execute();
+  const appointments = await appointmentsOf(db, caseId);
   return {
     caseId: row.id,
-    threadId: thread?.id ?? '',
+    threadId: thread ?? '',
     status: row.status as CaseStatus,
     patientId: row.patient_id,
     therapistId: row.therapist_id,
@@ -268,13 +258,10 @@ export async function getCaseSummary(db: Kysely<Database>, caseId: string): Prom
     guardianConsentAt: row.guardian_consent_at,
     restrictedAt: row.restricted_at,
     shreddedAt: row.shredded_at,
-    appointments: appointments.map((a) => ({
-      appointmentId: a.id,
-      conversationId: a.conversation_id,
-      status: a.status as AppointmentStatus,
-      scheduledAt: a.scheduled_at,
-      startedAt: a.started_at,
-      endedAt: a.ended_at,
+    appointments: appointments.map(({ id, status, ...times }) => ({
+      appointmentId: id,
+      status: status as AppointmentStatus,
+      ...times,
     })),
   };
 }

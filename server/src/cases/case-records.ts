@@ -5,12 +5,13 @@
  */
 import type { Role } from '@therapy-chat/protocol';
 import type { Kysely } from 'kysely';
-import { aad, open } from '../crypto/aead.js';
 import type { DataKeyRing } from '../crypto/data-keys.js';
-import type { KeyProvider } from '../crypto/key-provider.js';
 import type { Database } from '../store/schema.js';
 import type { AppointmentStatus, CaseStatus, Store } from '../store/store.js';
 import { CaseError } from './case-error.js';
+import { openNote } from '../notes/note-crypto.js';
+import { notesOf } from '../rights/record-queries.js';
+import { appointmentsOf, threadOf } from '../store/case-queries.js';
 
 /** Messages read from the store per query: a record of years is read in pages, not at once. */
 const PAGE = 500;
@@ -58,7 +59,6 @@ export interface CaseRecords {
 export interface CaseRecordsDeps {
   readonly store: Store;
   readonly keys: DataKeyRing;
-  readonly keyProvider: KeyProvider;
 }
 
 async function readConversation(deps: CaseRecordsDeps, conv: string): Promise<RecordMessage[]> {
@@ -74,23 +74,14 @@ async function readConversation(deps: CaseRecordsDeps, conv: string): Promise<Re
   }
 }
 
-/** Opens notes sealed with the case's data key, bound to the note (`aad('note.text', noteId)`). */
-async function readNotes(db: Kysely<Database>, provider: KeyProvider, caseId: string): Promise<RecordNote[]> {
-  const rows = await db.selectFrom('notes').selectAll().where('case_id', '=', caseId).orderBy('created_at').execute();
-  if (rows.length === 0) return [];
-  const keyRows = await db.selectFrom('data_keys').selectAll().where('case_id', '=', caseId).execute();
-  const keys = new Map<string, Buffer>();
-  for (const k of keyRows)
-    keys.set(k.id, await provider.unwrap(k.id, { kekId: k.kek_id, wrapped: Buffer.from(k.wrapped) }));
-  return rows.map((n) => {
-    let text: string | null = null;
-    const key = keys.get(n.key_id);
-    if (key) {
-      try {
-        text = open(key, n.text_ct, aad('note.text', n.id)).toString('utf8');
-      } catch {
-        text = null;
-      }
+/** The case's notes, opened with its data key (loaded by the caller); a note that cannot be opened has no text. */
+async function readNotes(db: Kysely<Database>, keys: DataKeyRing, caseId: string): Promise<RecordNote[]> {
+  return (await notesOf(db, caseId)).map((n) => {
+    let text: string | null;
+    try {
+      text = openNote(keys, n);
+    } catch {
+      text = null;
     }
     return {
       noteId: n.id,
@@ -115,30 +106,19 @@ export async function readCaseRecords(deps: CaseRecordsDeps, caseId: string): Pr
     .executeTakeFirst();
   if (!row) throw new CaseError('NOT_FOUND', `no case ${caseId}`);
   await deps.keys.ensure(caseId);
-  const thread = await db
-    .selectFrom('conversations')
-    .select('id')
-    .where('case_id', '=', caseId)
-    .where('kind', '=', 'thread')
-    .executeTakeFirst();
-  const appointments = await db
-    .selectFrom('appointments')
-    .selectAll()
-    .where('case_id', '=', caseId)
-    .orderBy('scheduled_at')
-    .orderBy('id')
-    .execute();
+  const thread = await threadOf(db, caseId);
+  const appointments = await appointmentsOf(db, caseId);
   // One conversation at a time: a long record must not take every pooled connection at once.
   const transcripts: CaseRecords['appointments'][number][] = [];
   for (const a of appointments) {
     transcripts.push({
       appointmentId: a.id,
-      conversationId: a.conversation_id,
+      conversationId: a.conversationId,
       status: a.status as AppointmentStatus,
-      scheduledAt: a.scheduled_at,
-      startedAt: a.started_at,
-      endedAt: a.ended_at,
-      messages: await readConversation(deps, a.conversation_id),
+      scheduledAt: a.scheduledAt,
+      startedAt: a.startedAt,
+      endedAt: a.endedAt,
+      messages: await readConversation(deps, a.conversationId),
     });
   }
   return {
@@ -146,8 +126,8 @@ export async function readCaseRecords(deps: CaseRecordsDeps, caseId: string): Pr
     status: row.status as CaseStatus,
     openedAt: row.opened_at,
     dischargedAt: row.discharged_at,
-    thread: thread ? { conversationId: thread.id, messages: await readConversation(deps, thread.id) } : null,
+    thread: thread ? { conversationId: thread, messages: await readConversation(deps, thread) } : null,
     appointments: transcripts,
-    notes: await readNotes(db, deps.keyProvider, caseId),
+    notes: await readNotes(db, deps.keys, caseId),
   };
 }

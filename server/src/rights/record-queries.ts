@@ -8,15 +8,7 @@ import type { CasesTable, Database, DataRequestsTable, NotesTable } from '../sto
 export type CaseRow = Selectable<CasesTable>;
 export type NoteRow = Selectable<NotesTable>;
 export type DataRequestRow = Selectable<DataRequestsTable>;
-
-export interface AppointmentRow {
-  readonly id: string;
-  readonly conversationId: string;
-  readonly status: string;
-  readonly scheduledAt: number;
-  readonly startedAt: number | null;
-  readonly endedAt: number | null;
-}
+export { appointmentsOf, threadOf, type AppointmentRow } from '../store/case-queries.js';
 
 /** The patient's cases, oldest first. */
 export function casesOfPatient(db: Kysely<Database>, patientId: string): Promise<CaseRow[]> {
@@ -42,37 +34,6 @@ export function casesOfSupervisor(db: Kysely<Database>, supervisorId: string): P
 
 export function caseById(db: Kysely<Database>, caseId: string): Promise<CaseRow | undefined> {
   return db.selectFrom('cases').selectAll().where('id', '=', caseId).executeTakeFirst();
-}
-
-/** The id of the case's inter-session message thread, if it has one. */
-export async function threadOf(db: Kysely<Database>, caseId: string): Promise<string | undefined> {
-  const row = await db
-    .selectFrom('conversations')
-    .select('id')
-    .where('case_id', '=', caseId)
-    .where('kind', '=', 'thread')
-    .orderBy('created_at')
-    .executeTakeFirst();
-  return row?.id;
-}
-
-/** The case's appointments, in the order they were scheduled. */
-export async function appointmentsOf(db: Kysely<Database>, caseId: string): Promise<AppointmentRow[]> {
-  const rows = await db
-    .selectFrom('appointments')
-    .select(['id', 'conversation_id', 'status', 'scheduled_at', 'started_at', 'ended_at'])
-    .where('case_id', '=', caseId)
-    .orderBy('scheduled_at')
-    .orderBy('id')
-    .execute();
-  return rows.map((r) => ({
-    id: r.id,
-    conversationId: r.conversation_id,
-    status: r.status,
-    scheduledAt: r.scheduled_at,
-    startedAt: r.started_at,
-    endedAt: r.ended_at,
-  }));
 }
 
 /** The case's notes (therapist notes and correction notes), oldest first; `kind` narrows them. */

@@ -246,9 +246,7 @@ export const breakGlassRoutes: RouteModule = (app, deps) => {
           throw new ApiError('UNAVAILABLE', 'the audit log cannot record this access now; retry');
         throw err;
       }
-      const r = await caseOp(() =>
-        readCaseRecords({ store: deps.store, keys: deps.keys, keyProvider: deps.keyProvider }, grant.caseId),
-      );
+      const r = await caseOp(() => readCaseRecords({ store: deps.store, keys: deps.keys }, grant.caseId));
       return {
         grantId,
         caseId: r.caseId,

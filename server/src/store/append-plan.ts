@@ -10,7 +10,7 @@
 import {
   type AppendOutcome,
   type AppendRequest,
-  type ConversationInfo,
+  type AppendTarget,
   type MessageSealer,
   type StoredMessage,
   conversationAcceptsMessages,
@@ -30,7 +30,7 @@ export function dedupeKey(conv: string, senderId: string, clientMsgId: string): 
 
 export function planAppend(
   batch: readonly AppendRequest[],
-  conversation: (id: string) => ConversationInfo | undefined,
+  conversation: (id: string) => AppendTarget | undefined,
   earlier: (conv: string, senderId: string, clientMsgId: string) => StoredMessage | undefined,
   sealer: MessageSealer,
   /**

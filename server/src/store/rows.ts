@@ -1,6 +1,13 @@
 /** Row shapes and mappers shared by the SQL stores. */
 import type { Role } from '@therapy-chat/protocol';
-import type { AppointmentStatus, CaseStatus, ConversationInfo, ConversationKind, StoredMessage } from './store.js';
+import type {
+  AppendTarget,
+  AppointmentStatus,
+  CaseStatus,
+  ConversationInfo,
+  ConversationKind,
+  StoredMessage,
+} from './store.js';
 
 export interface ConversationRow {
   id: string;
@@ -38,6 +45,37 @@ export const CONVERSATION_SELECT = `SELECT c.id, c.kind, c.case_id, c.last_seq, 
   FROM conversations c
   JOIN cases k ON k.id = c.case_id
   LEFT JOIN appointments a ON a.conversation_id = c.id`;
+
+/** The columns of `AppendTarget` only: what the commit transaction reads of each conversation it appends to. */
+export interface AppendTargetRow {
+  kind: string;
+  case_id: string;
+  last_seq: number;
+  case_status: string;
+  shredded_at: number | null;
+  appointment_status: string | null;
+}
+
+/**
+ * The same joins as `CONVERSATION_SELECT`, fewer columns: the append path reads a conversation per message, and the
+ * participants, times and ids it does not use were about a fifth of that read's cost (5.4 → 4.2 µs).
+ */
+export const APPEND_TARGET_SELECT = `SELECT c.kind, c.case_id, c.last_seq, k.status AS case_status, k.shredded_at,
+       a.status AS appointment_status
+  FROM conversations c
+  JOIN cases k ON k.id = c.case_id
+  LEFT JOIN appointments a ON a.conversation_id = c.id`;
+
+export function toAppendTarget(r: AppendTargetRow): AppendTarget {
+  return {
+    kind: r.kind as ConversationKind,
+    caseId: r.case_id,
+    caseStatus: r.case_status as CaseStatus,
+    shreddedAt: r.shredded_at === null ? null : Number(r.shredded_at),
+    appointmentStatus: r.appointment_status as AppointmentStatus | null,
+    lastSeq: r.last_seq,
+  };
+}
 
 export function toMessage(r: MessageRow): StoredMessage {
   return {

@@ -12,6 +12,7 @@ import type { Database } from './schema.js';
 import {
   type AppendOutcome,
   type AppendRequest,
+  type AppendTarget,
   type AppointmentStatus,
   type ConversationInfo,
   type DataKeyRecord,
@@ -26,10 +27,13 @@ import {
 import { planAppend } from './append-plan.js';
 import * as domainQueries from './domain-queries.js';
 import {
+  APPEND_TARGET_SELECT,
   CONVERSATION_SELECT,
   MESSAGE_COLUMNS,
+  type AppendTargetRow,
   type ConversationRow,
   type MessageRow,
+  toAppendTarget,
   toConversation,
   toMessage,
 } from './rows.js';
@@ -61,6 +65,7 @@ export interface SqliteStoreOptions {
 function prepareStatements(db: BetterSqlite3.Database) {
   return {
     conversation: db.prepare<[string], ConversationRow>(`${CONVERSATION_SELECT} WHERE c.id = ?`),
+    appendTarget: db.prepare<[string], AppendTargetRow>(`${APPEND_TARGET_SELECT} WHERE c.id = ?`),
     byClientMsgId: db.prepare<[string, string, string], MessageRow>(
       `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND sender_id = ? AND client_msg_id = ?`,
     ),
@@ -169,13 +174,13 @@ export class SqliteStore implements Store {
 
   private appendInTransaction(batch: readonly AppendRequest[], sealer: MessageSealer): AppendOutcome[] {
     const q = this.q;
-    const conversations = new Map<string, ConversationInfo | undefined>();
+    const conversations = new Map<string, AppendTarget | undefined>();
     const plan = planAppend(
       batch,
       (id) => {
         if (!conversations.has(id)) {
-          const row = q.conversation.get(id);
-          conversations.set(id, row && toConversation(row));
+          const row = q.appendTarget.get(id);
+          conversations.set(id, row && toAppendTarget(row));
         }
         return conversations.get(id);
       },

@@ -150,11 +150,20 @@ export interface Store {
 }
 
 /**
+ * What the commit transaction needs of a conversation: whether it takes messages (`conversationAcceptsMessages`), its
+ * last seq, and its case (the data key). A store may read just these on the append path.
+ */
+export type AppendTarget = Pick<
+  ConversationInfo,
+  'caseId' | 'kind' | 'caseStatus' | 'shreddedAt' | 'appointmentStatus' | 'lastSeq'
+>;
+
+/**
  * Whether a conversation takes new messages: an ended appointment's transcript is closed for good, and a discharged
  * case's thread takes no more. The store checks this inside the commit transaction, so it holds even when the
  * appointment ends while a message is in flight.
  */
-export function conversationAcceptsMessages(info: ConversationInfo): boolean {
+export function conversationAcceptsMessages(info: AppendTarget): boolean {
   if (info.shreddedAt !== null) return false;
   if (info.kind === 'appointment') return info.appointmentStatus !== 'ended' && info.appointmentStatus !== 'cancelled';
   return info.caseStatus === 'active';

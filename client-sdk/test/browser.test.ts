@@ -166,7 +166,7 @@ describe('in a real browser (headless Chromium)', () => {
     );
     await page.reload();
     await pageUntil(page, (chat) => chat.pending().includes('Typed while offline'), 'the reloaded page to restore it');
-    expect(await page.locator('#pending li').allTextContents()).toEqual(['sending… Typed while offline']);
+    await expect.poll(() => page.locator('#pending li').allTextContents()).toEqual(['sending… Typed while offline']);
     await sleep(200);
     expect(tSeen.map((m) => m.text)).toEqual(['Hello from the browser', 'Hello from Node']); // nothing got through
 

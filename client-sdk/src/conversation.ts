@@ -337,6 +337,7 @@ export class Conversation {
       .map((entry): QueuedSend => ({ entry, attempts: 0, saved: true, persisted: Promise.resolve() }));
     const start = this.inFlight ? 1 : 0;
     this.queue.splice(start, 0, ...items);
+    if (items.length > 0) this.emitBoth('restored', { conversation: this, entries: items.map((i) => i.entry) });
     this.pump();
   }
 

@@ -30,6 +30,7 @@ export type {
   MessageEvent,
   PresenceEvent,
   RevokedEvent,
+  RestoredEvent,
   RiskAlertEvent,
   StateEvent,
   TypingEvent,

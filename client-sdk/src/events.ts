@@ -7,6 +7,7 @@ import type { AppointmentStatus, ChatMessage, CrisisContact, Member, Role } from
 import type { Conversation } from './conversation.js';
 import type { ChatError } from './errors.js';
 import type { ConnectionState } from './state.js';
+import type { OutboxEntry } from './outbox.js';
 
 /** A message of a joined conversation, delivered once, in `seq` order. */
 export interface MessageEvent {
@@ -107,8 +108,19 @@ export interface LoggedOutEvent {
   readonly error: ChatError;
 }
 
+/**
+ * Messages saved in a persistent outbox by an earlier run of the app (before a reload or a restart) were restored to
+ * the conversation's `pending` list; they go out in order once joined. Emitted when the outbox is read after the
+ * conversation was opened (reading it is asynchronous); a conversation opened later has them in `pending` from the start.
+ */
+export interface RestoredEvent {
+  readonly conversation: Conversation;
+  readonly entries: readonly OutboxEntry[];
+}
+
 export interface ConversationEvents {
   message: MessageEvent;
+  restored: RestoredEvent;
   revoked: RevokedEvent;
   typing: TypingEvent;
   presence: PresenceEvent;

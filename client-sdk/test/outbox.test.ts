@@ -77,12 +77,16 @@ describe('a message typed while the server is unreachable', () => {
       const after = clients.create({ url: proxy.url, getToken: () => s.patientToken, outbox });
       const own: string[] = [];
       after.on('message', (e) => own.push(`${e.own ? 'own' : 'other'}:${e.message.text}`));
+      // The app is told when the outbox has been read and the saved message is back in `pending`.
+      const restored: string[][] = [];
+      after.on('restored', (e) => restored.push(e.entries.map((entry) => entry.text)));
       const resumed = after.conversation(s.conv);
       await waitUntil(() => tSeen.length === 1, 5_000, 'the therapist to get it');
       await waitUntil(() => resumed.pending.length === 0);
       await sleep(200);
       expect(tSeen.map((m) => [m.seq, m.text, m.from])).toEqual([[1, 'written on the train', s.patientId]]);
       expect(own).toEqual(['own:written on the train']);
+      expect(restored).toEqual([['written on the train']]);
       await waitUntil(
         () => !fs.readFileSync(file, 'utf8').includes('written on the train'),
         2_000,

@@ -8,17 +8,11 @@
  *
  * Exit codes: 0 done; 64 usage; 69 database unreachable; 70 an unexpected error; 78 configuration.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { AuditWriter } from '../audit/audit-writer.js';
-import { createAuditSink } from '../audit/create-audit-sink.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { DEFAULT_RETENTION_BATCH, runRetention } from '../retention/retention.js';
-import { createStore } from '../server.js';
-import { SQLITE_FILE_NAME } from '../store/sqlite-store.js';
-import { StoreUnavailableError, type Store } from '../store/store.js';
-import type { SqlAuditSink } from '../audit/sql-audit-sink.js';
+import { StoreUnavailableError } from '../store/store.js';
+import { type MaintenanceDb, NoDatabaseError, openMaintenanceDb } from './maintenance-db.js';
 
 const USAGE = 'usage: npm run retention -- [--dry-run] [--batch-size <1-10000>]';
 const EXIT = { ok: 0, usage: 64, unavailable: 69, software: 70, config: 78 } as const;
@@ -42,24 +36,11 @@ async function main(): Promise<void> {
   if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
     return stop(EXIT.usage, '--batch-size must be an integer from 1 to 10000', true);
   }
-  let store: Store | undefined;
-  let sink: SqlAuditSink | undefined;
-  let audit: AuditWriter | undefined;
+  let db: MaintenanceDb | undefined;
   try {
-    const config = loadConfig();
-    // Never print DATABASE_URL: it may hold a password.
-    const where = config.databaseUrl ? 'PostgreSQL, DATABASE_URL' : `SQLite, DATA_DIR ${config.dataDir}`;
-    if (!config.databaseUrl && !fs.existsSync(path.join(config.dataDir, SQLITE_FILE_NAME))) {
-      return stop(
-        EXIT.config,
-        `no database in DATA_DIR ${config.dataDir} (${SQLITE_FILE_NAME}), and DATABASE_URL is not set`,
-      );
-    }
-    store = createStore(config);
-    await store.migrate();
-    sink = createAuditSink(config);
-    audit = new AuditWriter({ sink });
-    const deps = { db: store.kysely, audit, now: Date.now };
+    db = await openMaintenanceDb(loadConfig());
+    const { where } = db;
+    const deps = { db: db.store.kysely, audit: db.audit, now: Date.now };
     if (values['dry-run']) {
       const due = await runRetention(deps, { dryRun: true });
       process.stdout.write(
@@ -84,12 +65,11 @@ async function main(): Promise<void> {
     );
   } catch (err) {
     if (err instanceof ConfigError) return stop(EXIT.config, `configuration error: ${err.message}`);
+    if (err instanceof NoDatabaseError) return stop(EXIT.config, err.message);
     if (err instanceof StoreUnavailableError) return stop(EXIT.unavailable, err.message);
     return stop(EXIT.software, `retention failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   } finally {
-    await audit?.close().catch((err: unknown) => stop(EXIT.software, `audit events lost: ${String(err)}`));
-    await sink?.close();
-    await store?.close();
+    await db?.close((err) => stop(EXIT.software, `audit events lost: ${String(err)}`));
   }
 }
 

@@ -13,15 +13,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { AuditWriter } from '../audit/audit-writer.js';
-import { createAuditSink } from '../audit/create-audit-sink.js';
-import type { SqlAuditSink } from '../audit/sql-audit-sink.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { FileKeyProvider, KEY_FILE_NAME, KeyFileLockedError } from '../crypto/file-key-provider.js';
 import { rotateKek } from '../crypto/kek-rotation.js';
-import { createStore } from '../server.js';
-import { SQLITE_FILE_NAME } from '../store/sqlite-store.js';
-import { StoreUnavailableError, type Store } from '../store/store.js';
+import { StoreUnavailableError } from '../store/store.js';
+import { type MaintenanceDb, missingDatabase, NoDatabaseError, openMaintenanceDb } from './maintenance-db.js';
 
 const USAGE = 'usage: npm run keys:rotate -- [--batch-size <1-10000>] [--settle-ms <0-600000>]';
 const EXIT = { ok: 0, incomplete: 1, usage: 64, unavailable: 69, software: 70, locked: 75, config: 78 } as const;
@@ -51,27 +47,21 @@ async function main(): Promise<void> {
   const settleMs = intOption(values['settle-ms'], 1000, 0, 600_000);
   if (batchSize === undefined) return stop(EXIT.usage, '--batch-size must be an integer from 1 to 10000', true);
   if (settleMs === undefined) return stop(EXIT.usage, '--settle-ms must be an integer from 0 to 600000', true);
-  let store: Store | undefined;
-  let sink: SqlAuditSink | undefined;
-  let audit: AuditWriter | undefined;
+  let db: MaintenanceDb | undefined;
   try {
     const config = loadConfig();
-    const where = config.databaseUrl ? 'PostgreSQL, DATABASE_URL' : `SQLite, DATA_DIR ${config.dataDir}`;
-    if (!config.databaseUrl && !fs.existsSync(path.join(config.dataDir, SQLITE_FILE_NAME))) {
-      return stop(
-        EXIT.config,
-        `no database in DATA_DIR ${config.dataDir} (${SQLITE_FILE_NAME}), and DATABASE_URL is not set`,
-      );
-    }
+    const missing = missingDatabase(config);
+    if (missing) return stop(EXIT.config, missing);
     if (!fs.existsSync(path.join(config.dataDir, KEY_FILE_NAME))) {
       return stop(EXIT.config, `no key file in DATA_DIR ${config.dataDir} (${KEY_FILE_NAME}): nothing to rotate`);
     }
-    store = createStore(config);
-    await store.migrate();
-    sink = createAuditSink(config);
-    audit = new AuditWriter({ sink });
+    db = await openMaintenanceDb(config);
+    const { where } = db;
     const provider = FileKeyProvider.openOrCreate(config.dataDir);
-    const r = await rotateKek({ db: store.kysely, provider, audit, now: Date.now }, { batchSize, settleMs });
+    const r = await rotateKek(
+      { db: db.store.kysely, provider, audit: db.audit, now: Date.now },
+      { batchSize, settleMs },
+    );
     process.stdout.write(
       [
         `key-encryption key rotated (${where}; key file in DATA_DIR ${config.dataDir})`,
@@ -91,13 +81,12 @@ async function main(): Promise<void> {
     if (r.kept.length > 0) process.exitCode = EXIT.incomplete;
   } catch (err) {
     if (err instanceof ConfigError) return stop(EXIT.config, `configuration error: ${err.message}`);
+    if (err instanceof NoDatabaseError) return stop(EXIT.config, err.message);
     if (err instanceof KeyFileLockedError) return stop(EXIT.locked, err.message);
     if (err instanceof StoreUnavailableError) return stop(EXIT.unavailable, err.message);
     return stop(EXIT.software, `rotation failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   } finally {
-    await audit?.close().catch((err: unknown) => stop(EXIT.software, `audit events lost: ${String(err)}`));
-    await sink?.close();
-    await store?.close();
+    await db?.close((err) => stop(EXIT.software, `audit events lost: ${String(err)}`));
   }
 }
 

@@ -63,6 +63,14 @@ describe('docs/protocol.md', () => {
   });
 });
 
+describe('README.md protocol summary', () => {
+  it('names every error code and every close code of the registry', () => {
+    const summary = read('README.md').split('## Protocol in brief')[1]!.split('\n## ')[0]!;
+    for (const code of Object.keys(ERROR_CODES)) expect(summary).toContain(`\`${code}\``);
+    for (const { code } of Object.values(CLOSE_CODES)) expect(summary).toContain(String(code));
+  });
+});
+
 describe('README.md configuration table', () => {
   it('documents exactly the variables the server reads', () => {
     const source = read('server/src/config.ts');

@@ -10,6 +10,7 @@ import {
   isSubprotocol,
   JSON_SUBPROTOCOL,
   MSGPACK_SUBPROTOCOL,
+  newClientMsgId,
   type ChatMessage,
   type CloseAction,
   type Codec,
@@ -650,13 +651,4 @@ export class ChatClient {
 function toMessage(frame: MessageFrame): ChatMessage {
   const { conv, seq, from, role, clientMsgId, text, ts } = frame;
   return { conv, seq, from, role, clientMsgId, text, ts };
-}
-
-/** A random id of 24 hex characters: unique enough per sender and conversation, and allowed by the protocol. */
-export function newClientMsgId(): string {
-  const bytes = new Uint8Array(12);
-  globalThis.crypto.getRandomValues(bytes);
-  let hex = 'm';
-  for (const b of bytes) hex += b.toString(16).padStart(2, '0');
-  return hex;
 }

@@ -1,5 +1,7 @@
 /** Everything that runs the same in browsers and in Node. The entry points (`index.ts`, `browser.ts`) add `createClient`. */
-export { ChatClient, newClientMsgId, type ClientOptions, type ClientStats, type SessionInfo } from './client.js';
+export { ChatClient, type ClientOptions, type ClientStats, type SessionInfo } from './client.js';
+/** Time-ordered client message ids, as the client makes them (see `@therapy-chat/protocol`). */
+export { newClientMsgId } from '@therapy-chat/protocol';
 export {
   Conversation,
   type HistoryOptions,

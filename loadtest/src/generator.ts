@@ -23,6 +23,7 @@ import {
   isErrorCode,
   MSGPACK_SUBPROTOCOL,
   msgpackCodec,
+  newClientMsgId,
   type ServerFrame,
 } from '@therapy-chat/protocol';
 import { DeliveryChecker } from './checker.js';
@@ -57,11 +58,7 @@ class Stream {
   readonly unacked = new Map<string, Out>();
   nextAt = 0;
   typingAt = 0;
-  n = 0;
-  constructor(
-    readonly conv: ConvPlan,
-    readonly index: number,
-  ) {}
+  constructor(readonly conv: ConvPlan) {}
 }
 
 type State = 'idle' | 'connecting' | 'open' | 'down' | 'stopped' | 'fatal';
@@ -82,16 +79,14 @@ class VUser {
   stalled = false;
   cutWhileSlow = false;
   nextId = 1;
-  readonly prefix: string;
 
   constructor(
     readonly plan: UserPlan,
     convs: ReadonlyMap<string, ConvPlan>,
   ) {
-    this.streams = plan.convs.map((id, i) => new Stream(convs.get(id)!, i));
+    this.streams = plan.convs.map((id) => new Stream(convs.get(id)!));
     for (const s of this.streams) this.byConv.set(s.conv.id, s);
     this.urlIndex = plan.url;
-    this.prefix = `${process.pid.toString(36)}.${plan.idx.toString(36)}`;
   }
 
   get allJoined(): boolean {
@@ -479,7 +474,8 @@ export class Generator {
           }
           const pool = this.pools.get(s.conv.textLength)!;
           const out: Out = {
-            clientMsgId: `${u.prefix}.${s.index}.${(s.n++).toString(36)}`,
+            // Time-ordered, as the SDK makes them: the server's client-id index is written at its end.
+            clientMsgId: newClientMsgId(),
             text: pool[Math.floor(this.random() * pool.length)]!,
             createdAt,
             lastTx: 0,

@@ -65,4 +65,5 @@ STOPSIGNAL SIGTERM
 # No curl in the slim image: Node's own fetch. Follows PORT if it is overridden at run time.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["node", "server/dist/cli/start.js"]
+# V8 flags: server/src/cli/node-flags.ts says why (a docs test keeps them equal).
+CMD ["node", "--max-semi-space-size=64", "server/dist/cli/start.js"]

@@ -8,6 +8,8 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type * as NodeFlagsModule from '../../server/src/cli/node-flags.js';
 import { loadtestEntry, SERVER_DIST } from './paths.js';
 
 export interface NodeProcess {
@@ -108,7 +110,10 @@ export async function startNode(opts: StartOptions): Promise<NodeProcess> {
     fs.mkdirSync(opts.cpuProfDir, { recursive: true });
     args.push('--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`);
   }
-  args.push(entry);
+  // The server's own V8 flags, for the relay too: the comparison is of the code, not of the tuning.
+  const flagsModule = path.join(SERVER_DIST, 'cli', 'node-flags.js');
+  const { SERVER_NODE_FLAGS } = (await import(pathToFileURL(flagsModule).href)) as typeof NodeFlagsModule;
+  args.push(...SERVER_NODE_FLAGS, entry);
   const child = spawnNode(args, {
     env: { ...process.env, ...opts.env, PORT: String(port), HOST: '127.0.0.1' },
     fdLimit: opts.fdLimit,

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { CLOSE_CODES, DEFAULT_LIMITS, ERROR_CODES } from '@therapy-chat/protocol';
 import { Metrics } from '../src/metrics.js';
 import { API_ERRORS } from '../src/http/api-errors.js';
+import { SERVER_NODE_FLAGS } from '../src/cli/node-flags.js';
 import { REPO_ROOT } from './helpers/harness.js';
 
 const read = (file: string) => fs.readFileSync(path.join(REPO_ROOT, file), 'utf8');
@@ -79,6 +80,18 @@ describe('README.md configuration table', () => {
     );
     const rows = tableAfter(read('README.md'), '## Configuration');
     expect(rows.map((r) => unquote(r[0]!)).sort()).toEqual([...read_].sort());
+  });
+});
+
+describe('the V8 flags of a server process', () => {
+  it('are the same in npm start, the Docker image and node-flags.ts', () => {
+    const start = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts['start']!;
+    expect(start).toContain(`node ${SERVER_NODE_FLAGS.join(' ')} server/dist/cli/start.js`);
+    const cmd = read('Dockerfile')
+      .split('\n')
+      .find((l) => l.startsWith('CMD '));
+    expect(JSON.parse(cmd!.slice(4))).toEqual(['node', ...SERVER_NODE_FLAGS, 'server/dist/cli/start.js']);
+    expect(read('docs/operations.md')).toContain(`node ${SERVER_NODE_FLAGS.join(' ')} server/dist/cli/start.js`);
   });
 });
 

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { TcpProxy } from '../cluster/tcp-proxy.js';
+import { SERVER_NODE_FLAGS } from './node-flags.js';
 
 const USAGE = `usage: npm run cluster -- [--nodes 3] [--port 8080] [--first-node-port 8081]
   Environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres), REDIS_URL (default
@@ -52,7 +53,7 @@ const children: ChildProcess[] = [];
 let stopping = false;
 for (let i = 0; i < nodes; i++) {
   const nodePort = firstNodePort + i;
-  const child = spawn(process.execPath, [entry], {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, entry], {
     env: { ...env, PORT: String(nodePort) },
     stdio: ['ignore', 'inherit', 'inherit'],
   });

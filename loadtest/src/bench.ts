@@ -162,6 +162,13 @@ async function main(argv: string[]): Promise<number> {
         '≤ 2×',
       ],
       [
+        'RSS per added connection, KiB',
+        String(c.server.server.rssPerAddedConnectionKb),
+        String(c.relay.server.rssPerAddedConnectionKb),
+        String(ratio(c.server.server.rssPerAddedConnectionKb, c.relay.server.rssPerAddedConnectionKb)),
+        '',
+      ],
+      [
         'connect rate, /s',
         String(c.server.connections.connectRatePerS),
         String(c.relay.connections.connectRatePerS),

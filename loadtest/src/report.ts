@@ -55,7 +55,8 @@ export function summaryText(r: RunResult): string {
       'server',
       `${fmt(r.server.cpuPctOfCore, 1)}% of a core (${r.server.source})` +
         (r.workload !== 'connect' ? `, ${fmt(r.server.cpuUsPerDelivered, 1)} µs CPU per delivered message` : '') +
-        `; RSS ${fmt(r.server.rssBaselineMb, 1)} → ${fmt(r.server.rssEndMb, 1)} MB, ${fmt(r.server.rssPerConnectionKb, 1)} KiB per connection`,
+        `; RSS ${fmt(r.server.rssBaselineMb, 1)} → ${fmt(r.server.rssEndMb, 1)} MB, ${fmt(r.server.rssPerConnectionKb, 1)} KiB per connection` +
+        (r.server.rssPerAddedConnectionKb > 0 ? ` (${fmt(r.server.rssPerAddedConnectionKb, 1)} per added one)` : ''),
     ],
     [
       'generator',
@@ -383,6 +384,7 @@ ${htmlTable(
     ['server CPU', `${r.server.cpuPctOfCore}% of a core (from ${r.server.source})`],
     ['server RSS baseline → end', `${r.server.rssBaselineMb} → ${r.server.rssEndMb} MB`],
     ['server RSS per connection', `${r.server.rssPerConnectionKb} KiB`],
+    ['server RSS per added connection (after the first 40 %)', `${r.server.rssPerAddedConnectionKb} KiB`],
     ['server log warnings / errors', `${r.server.logWarnings} / ${r.server.logErrors}`],
     ['generator CPU per worker', r.generator.cpuPctPerWorker.map((p) => `${p}%`).join(', ')],
     ['generator event-loop delay p99 (max)', `${r.generator.maxLoopDelayMs} ms`],

@@ -99,6 +99,12 @@ export interface RunResult {
     readonly rssBaselineMb: number;
     readonly rssEndMb: number;
     readonly rssPerConnectionKb: number;
+    /**
+     * RSS per connection added after the first 40 % were open (from the timeline: the RSS at the first second with
+     * ≥ 40 % open to the RSS at the peak, over the connections in between). Leaves out what a process takes once,
+     * whatever the number of connections (its young generation filling, code, caches). 0 when not measurable.
+     */
+    readonly rssPerAddedConnectionKb: number;
     readonly logWarnings: number;
     readonly logErrors: number;
     readonly metrics: Record<string, number>;
@@ -844,6 +850,7 @@ export async function run(opts: Options, log: Log): Promise<RunResult> {
         connections > 0 && rssEnd > 0
           ? Math.round(((rssEnd - baseline.rss) / 1024 / Math.max(1, Math.max(openAtEnd, peakOpen))) * 10) / 10
           : 0,
+      rssPerAddedConnectionKb: rssPerAddedConnectionKb(timeline, connections),
       logWarnings: serverLogs.warn,
       logErrors: serverLogs.error,
       metrics: Object.fromEntries(
@@ -879,4 +886,14 @@ export async function run(opts: Options, log: Log): Promise<RunResult> {
     verdict,
     timeline,
   };
+}
+
+/** See `RunResult.server.rssPerAddedConnectionKb`. */
+export function rssPerAddedConnectionKb(timeline: readonly TimelinePoint[], planned: number): number {
+  const points = timeline.filter((p) => p.serverRssMb > 0 && p.open > 0);
+  const from = points.find((p) => p.open >= planned * 0.4);
+  let to = from;
+  for (const p of points) if (to && p.open > to.open) to = p;
+  if (!from || !to || to.open - from.open < planned * 0.2) return 0;
+  return Math.round((((to.serverRssMb - from.serverRssMb) * 1024) / (to.open - from.open)) * 10) / 10;
 }

@@ -55,6 +55,7 @@ describe('loadtest smoke, several processes', () => {
     expect(run.code, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).toMatch(/server CPU µs per delivered msg\s+[\d.]+\s+[\d.]+\s+[\d.]+/);
     expect(run.stdout).toMatch(/RSS per connection, KiB/);
+    expect(run.stdout).toMatch(/RSS per added connection, KiB/);
     expect(run.results()).toHaveLength(4);
   }, 90_000);
 });

@@ -17,11 +17,11 @@ import { DataKeyRing } from '../src/crypto/data-keys.js';
 import { FileKeyProvider, KEY_FILE_NAME } from '../src/crypto/file-key-provider.js';
 import { rotateKek } from '../src/crypto/kek-rotation.js';
 import { createUser, openCase } from '../src/domain/care-setup.js';
-import { PostgresStore } from '../src/store/postgres-store.js';
 import { SqliteStore } from '../src/store/sqlite-store.js';
 import type { Store } from '../src/store/store.js';
 import { REPO_ROOT, startServer, tempDataDir, type Session, type TestServer } from './helpers/harness.js';
-import { freshPostgresSchema, postgres } from './helpers/services.js';
+import { postgres } from './helpers/services.js';
+import { storeFactories } from './helpers/stores.js';
 import { TestClient } from './helpers/test-client.js';
 
 const pg = await postgres();
@@ -195,19 +195,7 @@ describe('npm run keys:rotate while the server takes traffic (SQLite, key file)'
   }, 60_000);
 });
 
-type StoreFactory = () => Promise<Store>;
-const STORES: [string, StoreFactory, boolean][] = [
-  ['SQLite', async () => new SqliteStore({ dataDir: tempDataDir() }), true],
-  [
-    'PostgreSQL',
-    async () => {
-      const { url, schema, drop } = await freshPostgresSchema();
-      drops.push(drop);
-      return new PostgresStore({ connectionString: url, schema, poolSize: 4 });
-    },
-    pg.available,
-  ],
-];
+const STORES = storeFactories(pg, drops);
 
 for (const [name, factory, available] of STORES) {
   describe.skipIf(!available)(`rotateKek on ${name}`, () => {

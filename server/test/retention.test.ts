@@ -17,11 +17,10 @@ import { newId } from '../src/ids.js';
 import { decide } from '../src/policy/access-policy.js';
 import { loadCaseAccess } from '../src/policy/case-access.js';
 import { runRetention, yearsBefore, type RetentionDeps } from '../src/retention/retention.js';
-import { PostgresStore } from '../src/store/postgres-store.js';
-import { SqliteStore } from '../src/store/sqlite-store.js';
 import type { Store, StoredMessage } from '../src/store/store.js';
 import { tempDataDir } from './helpers/harness.js';
-import { freshPostgresSchema, postgres } from './helpers/services.js';
+import { postgres } from './helpers/services.js';
+import { storeFactories, type StoreFactory } from './helpers/stores.js';
 
 const pg = await postgres();
 const drops: (() => Promise<void>)[] = [];
@@ -44,20 +43,7 @@ interface World {
   close(): Promise<void>;
 }
 
-type StoreFactory = () => Promise<Store>;
-
-const STORES: [string, StoreFactory, boolean][] = [
-  ['SQLite', async () => new SqliteStore({ dataDir: tempDataDir() }), true],
-  [
-    'PostgreSQL',
-    async () => {
-      const { url, schema, drop } = await freshPostgresSchema();
-      drops.push(drop);
-      return new PostgresStore({ connectionString: url, schema, poolSize: 4 });
-    },
-    pg.available,
-  ],
-];
+const STORES = storeFactories(pg, drops);
 
 async function world(factory: StoreFactory): Promise<World> {
   const store = await factory();

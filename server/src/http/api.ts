@@ -100,6 +100,9 @@ export async function authenticate(deps: ApiDeps, req: FastifyRequest, roles?: r
 /**
  * Decides an action on a case through the access policy, audits the decision when it touches clinical data
  * (`audited`), and refuses with `FORBIDDEN` (or `NOT_FOUND` when the caller has no relation to the case at all).
+ * A refusal is audited as `access.refused` with the policy's rule; a grant as `audited.action`, with `grantedReason`
+ * or else the rule, unless `grantAuditedByCaller`: then the caller records the grant itself once the action has
+ * happened (a note written, a list read), with the returned decision's rule.
  */
 export function authorize(
   deps: ApiDeps,
@@ -107,17 +110,22 @@ export function authorize(
   principal: Principal,
   action: Action,
   target: CaseAccess,
-  audited?: { action: AuditAction; resource?: { type: AuditResourceType; id: string } },
+  audited?: {
+    action: AuditAction;
+    resource?: { type: AuditResourceType; id: string };
+    grantedReason?: string;
+    grantAuditedByCaller?: boolean;
+  },
 ): Decision & { allow: true } {
   const decision = decide(principal, action, { case: target }, deps.now());
-  if (audited) {
+  if (audited && !(decision.allow && audited.grantAuditedByCaller)) {
     auditRequest(
       deps,
       req,
       principal,
       decision.allow ? audited.action : 'access.refused',
       decision.allow ? 'granted' : 'refused',
-      decision.rule,
+      decision.allow ? (audited.grantedReason ?? decision.rule) : decision.rule,
       audited.resource ?? { type: 'case', id: target.caseId },
     );
   }

@@ -24,6 +24,7 @@ import {
   type DataRequestRow,
   type NoteRow,
 } from './record-queries.js';
+import { requestView } from './data-requests.js';
 import { iso, isoOrNull, messagePages, type PlainMessage } from './transcript-pages.js';
 
 export const EXPORT_FORMAT = 'therapy-chat-export/1';
@@ -170,17 +171,10 @@ async function* jsonCase(deps: ExportDeps, plan: ExportPlan, c: ExportCase): Asy
   yield '}';
 }
 
+/** A data request as the API shows it (`requestView`), its id named as the export names ids. */
 function jsonRequest(r: DataRequestRow) {
-  return {
-    requestId: r.id,
-    kind: r.kind,
-    scope: r.scope,
-    caseRef: r.case_id,
-    status: r.status,
-    outcome: r.outcome,
-    requestedAt: iso(r.created_at),
-    resolvedAt: isoOrNull(r.resolved_at),
-  };
+  const { id, ...rest } = requestView(r);
+  return { requestId: id, ...rest };
 }
 
 /** The record as `therapy-chat-export/1` JSON, in chunks. */

@@ -12,24 +12,16 @@ export { appointmentsOf, threadOf, type AppointmentRow } from '../store/case-que
 
 /** The patient's cases, oldest first. */
 export function casesOfPatient(db: Kysely<Database>, patientId: string): Promise<CaseRow[]> {
-  return db
-    .selectFrom('cases')
-    .selectAll()
-    .where('patient_id', '=', patientId)
-    .orderBy('opened_at')
-    .orderBy('id')
-    .execute();
+  return casesWhere(db, 'patient_id', patientId);
 }
 
 /** The cases a supervisor supervises, oldest first. */
 export function casesOfSupervisor(db: Kysely<Database>, supervisorId: string): Promise<CaseRow[]> {
-  return db
-    .selectFrom('cases')
-    .selectAll()
-    .where('supervisor_id', '=', supervisorId)
-    .orderBy('opened_at')
-    .orderBy('id')
-    .execute();
+  return casesWhere(db, 'supervisor_id', supervisorId);
+}
+
+function casesWhere(db: Kysely<Database>, column: 'patient_id' | 'supervisor_id', userId: string): Promise<CaseRow[]> {
+  return db.selectFrom('cases').selectAll().where(column, '=', userId).orderBy('opened_at').orderBy('id').execute();
 }
 
 export function caseById(db: Kysely<Database>, caseId: string): Promise<CaseRow | undefined> {

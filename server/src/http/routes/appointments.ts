@@ -6,15 +6,10 @@
  * - `GET /v1/me/cases` — the caller's cases, appointments and conversation ids.
  * Note writes and reads are audited, granted or refused; note text is sealed with the case's data key.
  */
-import type { FastifyRequest } from 'fastify';
-import type { AuditAction } from '../../audit/audit-sink.js';
-import type { Principal } from '../../auth/authenticator.js';
 import { casesOf } from '../../appointments/my-cases.js';
 import { caseNotes, therapistNoteId, writeTherapistNote } from '../../notes/notes.js';
-import { type CaseAction, decide } from '../../policy/access-policy.js';
 import { loadCaseAccess } from '../../policy/case-access.js';
-import type { CaseAccess } from '../../policy/access-policy.js';
-import { type ApiDeps, auditRequest, authenticate, BEARER, type RouteModule } from '../api.js';
+import { auditRequest, authenticate, authorize, BEARER, type RouteModule } from '../api.js';
 import { ApiError, ERROR_BODY_SCHEMA } from '../api-errors.js';
 
 /** Longest note text, in characters. */
@@ -28,23 +23,6 @@ const APPOINTMENT_STATUS = { type: 'string', enum: ['scheduled', 'waiting', 'liv
 const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, ERROR_BODY_SCHEMA]));
 
 const iso = (ms: number) => new Date(ms).toISOString();
-
-/** Decides an action on a case, audits the decision (`action` when granted), and refuses with FORBIDDEN. */
-function decideAudited(
-  deps: ApiDeps,
-  req: FastifyRequest,
-  principal: Principal,
-  action: CaseAction,
-  access: CaseAccess,
-  audit: { action: AuditAction; resource: { type: 'case' | 'appointment'; id: string } },
-): string {
-  const decision = decide(principal, action, { case: access }, deps.now());
-  if (!decision.allow) {
-    auditRequest(deps, req, principal, 'access.refused', 'refused', decision.rule, audit.resource);
-    throw new ApiError('FORBIDDEN', decision.reason);
-  }
-  return decision.rule;
-}
 
 export const appointmentRoutes: RouteModule = (app, deps) => {
   app.post<{ Params: { appointmentId: string }; Body: { text: string } }>(
@@ -93,7 +71,11 @@ export const appointmentRoutes: RouteModule = (app, deps) => {
       const access = appointment && (await loadCaseAccess(db, appointment.case_id));
       if (!appointment || !access) throw new ApiError('NOT_FOUND', 'no such appointment');
       const resource = { type: 'appointment' as const, id: appointmentId };
-      const rule = decideAudited(deps, req, principal, 'note.write', access, { action: 'note.write', resource });
+      const { rule } = authorize(deps, req, principal, 'note.write', access, {
+        action: 'note.write',
+        resource,
+        grantAuditedByCaller: true,
+      });
       if (appointment.status !== 'ended') {
         auditRequest(deps, req, principal, 'note.write', 'refused', `appointment-${appointment.status}`, resource);
         throw new ApiError(
@@ -165,7 +147,11 @@ export const appointmentRoutes: RouteModule = (app, deps) => {
       const access = await loadCaseAccess(db, req.params.caseId);
       if (!access) throw new ApiError('NOT_FOUND', 'no such case');
       const resource = { type: 'case' as const, id: access.caseId };
-      const rule = decideAudited(deps, req, principal, 'note.read', access, { action: 'note.read', resource });
+      const { rule } = authorize(deps, req, principal, 'note.read', access, {
+        action: 'note.read',
+        resource,
+        grantAuditedByCaller: true,
+      });
       await deps.keys.ensure(access.caseId);
       const notes = await caseNotes(db, deps.keys, access.caseId);
       auditRequest(deps, req, principal, 'note.read', 'granted', rule, resource);

@@ -5,9 +5,8 @@
  */
 import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { AuditAction, AuditResourceType } from '../../audit/audit-sink.js';
 import type { Principal } from '../../auth/authenticator.js';
-import { decide, type CaseAction, type CaseAccess } from '../../policy/access-policy.js';
+import { decide, type CaseAccess } from '../../policy/access-policy.js';
 import { loadCaseAccess } from '../../policy/case-access.js';
 import { accessReport, ACCESS_REPORT_MAX_PAGE } from '../../rights/access-report.js';
 import { appendCorrection, CORRECTION_MAX_CHARS, correctionView, listCorrections } from '../../rights/corrections.js';
@@ -118,28 +117,6 @@ const ACCESS_EVENT_SCHEMA = {
     breakGlass: GRANT_SCHEMA,
   },
 } as const;
-
-/**
- * Decides a case action for the caller and audits it: granted as `auditAction` with `grantedReason` (the policy's
- * rule without it), refused as `access.refused` with the rule. Refuses with FORBIDDEN.
- */
-function decideAudited(
-  deps: ApiDeps,
-  req: FastifyRequest,
-  principal: Principal,
-  action: CaseAction,
-  access: CaseAccess,
-  auditAction: AuditAction,
-  grantedReason?: string,
-): void {
-  const decision = decide(principal, action, { case: access }, deps.now());
-  const resource = { type: 'case' as AuditResourceType, id: access.caseId };
-  if (!decision.allow) {
-    auditRequest(deps, req, principal, 'access.refused', 'refused', decision.rule, resource);
-    throw new ApiError('FORBIDDEN', decision.reason);
-  }
-  auditRequest(deps, req, principal, auditAction, 'granted', grantedReason ?? decision.rule, resource);
-}
 
 async function caseAccess(deps: ApiDeps, caseId: string): Promise<CaseAccess> {
   const access = await loadCaseAccess(deps.store.kysely, caseId);
@@ -285,7 +262,7 @@ export const patientRightsRoutes: RouteModule = (app, deps) => {
       const principal = await authenticate(deps, req, ['patient']);
       requireAuditLog(deps);
       const access = await caseAccess(deps, req.body.caseId);
-      decideAudited(deps, req, principal, 'record.correct', access, 'record.correction');
+      authorize(deps, req, principal, 'record.correct', access, { action: 'record.correction' });
       const note = await appendCorrection(deps, principal, req.body, deps.now());
       return reply.code(201).send(correctionView(note, req.body.text));
     },
@@ -351,7 +328,10 @@ export const patientRightsRoutes: RouteModule = (app, deps) => {
       const db = deps.store.kysely;
       if (scope === 'clinical') {
         if (caseId === undefined) throw new ApiError('VALIDATION_FAILED', 'body/caseId is required for scope clinical');
-        decideAudited(deps, req, principal, 'record.request', await caseAccess(deps, caseId), 'record.request', reason);
+        authorize(deps, req, principal, 'record.request', await caseAccess(deps, caseId), {
+          action: 'record.request',
+          grantedReason: reason,
+        });
       } else {
         if (caseId !== undefined)
           throw new ApiError('VALIDATION_FAILED', 'body/caseId belongs to scope clinical; identity is not per case');
